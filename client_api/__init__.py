@@ -1,0 +1,23 @@
+"""The Client-Server API: aiohttp handlers under /_matrix/client, mounted in one place."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from client_api import account, discovery, login, register
+
+V3 = "/_matrix/client/v3/"
+R0 = "/_matrix/client/r0/"
+ROUTE_TABLES = [discovery.routes, register.routes, login.routes, account.routes]
+
+
+def setup_routes(app: web.Application) -> None:
+    """Add every handler; each v3 path also answers under r0 for older clients."""
+    for table in ROUTE_TABLES:
+        for route in table:
+            assert isinstance(route, web.RouteDef)
+            app.router.add_route(route.method, route.path, route.handler, **route.kwargs)
+            if route.path.startswith(V3):
+                app.router.add_route(
+                    route.method, R0 + route.path.removeprefix(V3), route.handler
+                )

@@ -1,0 +1,94 @@
+"""Request and response helpers shared by every handler: JSON bodies, auth, queries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from homeserver.accounts import Requester
+from homeserver.errors import BadJson, InvalidParam, MissingToken, NotJson, TooLarge
+from homeserver.schema import SchemaError, parse
+from homeserver.services import HOMESERVER, Homeserver
+
+T = TypeVar("T")
+REQUEST_ID = web.RequestKey("request_id", str)
+
+
+def hs(request: web.Request) -> Homeserver:
+    return request.app[HOMESERVER]
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def decode_json_object(raw: bytes) -> dict[str, Any]:
+    """Strict JSON (no NaN/Infinity), and it must be an object."""
+    try:
+        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise NotJson("Content not JSON") from None
+    if not isinstance(value, dict):
+        raise NotJson("Content must be a JSON object")
+    return value
+
+
+async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise TooLarge("Request body too large") from None
+    if allow_empty and not raw.strip():
+        return {}
+    return decode_json_object(raw)
+
+
+async def read_body(request: web.Request, cls: type[T], *, allow_empty: bool = False) -> T:
+    """Read the JSON body and check it against the dataclass schema ``cls``."""
+    data = await read_object(request, allow_empty=allow_empty)
+    try:
+        return parse(cls, data)
+    except SchemaError as exc:
+        raise BadJson(str(exc)) from None
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+    )
+
+
+def access_token_of(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.query.get("access_token") or None
+
+
+async def requester(request: web.Request) -> Requester:
+    token = access_token_of(request)
+    if token is None:
+        raise MissingToken("Missing access token")
+    return await hs(request).accounts.authenticate(token)
+
+
+def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidParam(f"{name} must be an integer") from None
+    if not lo <= value <= hi:
+        raise InvalidParam(f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def client_address(request: web.Request) -> str:
+    return request.remote or "unknown"

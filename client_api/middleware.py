@@ -1,0 +1,97 @@
+"""Cross-cutting HTTP concerns: Matrix error bodies, CORS, body limits, access log.
+
+This is the one place a :class:`MatrixError` (or anything unexpected) becomes
+a response; no request ever answers a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from client_api.http import REQUEST_ID, json_response
+from homeserver.errors import MatrixError
+
+log = logging.getLogger("homeserver.access")
+error_log = logging.getLogger("homeserver.errors")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "X-Requested-With, Content-Type, Authorization, Date",
+    "Access-Control-Max-Age": "86400",
+}
+_STATUS_ERRCODES = {
+    400: "M_BAD_JSON", 401: "M_UNAUTHORIZED", 403: "M_FORBIDDEN", 404: "M_UNRECOGNIZED",
+    405: "M_UNRECOGNIZED", 413: "M_TOO_LARGE", 429: "M_LIMIT_EXCEEDED",
+}
+_TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&]*")
+
+
+def redact_path(path_qs: str) -> str:
+    return _TOKEN_IN_QUERY.sub(r"\1<redacted>", path_qs)
+
+
+@web.middleware
+async def access_log(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[REQUEST_ID] = secrets.token_hex(4)
+    start = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        log.info(
+            "%s %s %s %d %.1fms", request[REQUEST_ID], request.method,
+            redact_path(request.path_qs), status, (time.perf_counter() - start) * 1000,
+        )
+
+
+@web.middleware
+async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.method == "OPTIONS":
+        return web.Response(status=204, headers=CORS_HEADERS)
+    response = await handler(request)
+    if not response.prepared:
+        response.headers.update(CORS_HEADERS)
+    return response
+
+
+def body_limit(max_bytes: int) -> Callable:
+    @web.middleware
+    async def limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > max_bytes:
+            raise MatrixError("Request body too large", status=413, errcode="M_TOO_LARGE")
+        return await handler(request)
+
+    return limit
+
+
+@web.middleware
+async def matrix_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except MatrixError as exc:
+        return json_response(exc.to_json(), exc.status)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        errcode = _STATUS_ERRCODES.get(exc.status, "M_UNKNOWN")
+        message = "Unrecognized request" if errcode == "M_UNRECOGNIZED" else exc.reason
+        return json_response({"errcode": errcode, "error": message}, exc.status)
+    except Exception:
+        error_log.exception("request %s failed", request.get(REQUEST_ID, "?"))
+        return json_response({"errcode": "M_UNKNOWN", "error": "Internal server error"}, 500)
+
+
+def middlewares(max_body_bytes: int) -> list:
+    """Outermost first: log everything, answer CORS, then map errors."""
+    return [access_log, cors, matrix_errors, body_limit(max_body_bytes)]

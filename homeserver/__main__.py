@@ -1,0 +1,5 @@
+"""``python -m homeserver`` runs the CLI."""
+
+from homeserver.cli import main
+
+main()

@@ -1,0 +1,158 @@
+"""Accounts: registration, login, access tokens, devices and profiles."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from homeserver import ids, passwords
+from homeserver.clock import Clock
+from homeserver.errors import (
+    Forbidden,
+    InteractiveAuthRequired,
+    MatrixError,
+    NotFound,
+    UnknownToken,
+    UserInUse,
+)
+from homeserver.storage.accounts import AccountStore, Device
+
+DUMMY_FLOWS = [{"stages": ["m.login.dummy"]}]
+AUTH_SESSION_TTL_MS = 30 * 60 * 1000
+TOKEN_CACHE_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class Requester:
+    """Who is making a request: the user and the device of their access token."""
+
+    user_id: str
+    device_id: str
+
+
+@dataclass(frozen=True)
+class Session:
+    user_id: str
+    device_id: str
+    access_token: str
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class AccountService:
+    def __init__(self, store: AccountStore, server_name: str, clock: Clock) -> None:
+        self.store = store
+        self.server_name = server_name
+        self.clock = clock
+        # token hash -> requester; a logout on this worker evicts at once.
+        self._token_cache: OrderedDict[str, Requester] = OrderedDict()
+
+    async def check_username_available(self, username: str) -> str:
+        localpart = ids.localpart_of(username, self.server_name).lower()
+        ids.check_localpart(localpart, self.server_name)
+        user_id = ids.user_id(localpart, self.server_name)
+        if await self.store.user_exists(user_id):
+            raise UserInUse("User ID already taken")
+        return user_id
+
+    async def check_registration_auth(self, auth: dict | None) -> None:
+        """The m.login.dummy flow: a first call gets a session; the second completes it."""
+        now = self.clock.time_ms()
+        if auth is None:
+            session = secrets.token_urlsafe(16)
+            await self.store.create_auth_session(session, now)
+            raise InteractiveAuthRequired(session, DUMMY_FLOWS)
+        if auth.get("type") != "m.login.dummy":
+            raise MatrixError("Unsupported auth type", status=401, errcode="M_UNRECOGNIZED")
+        session = auth.get("session")
+        if session is not None:
+            if not isinstance(session, str) or not await self.store.auth_session_exists(
+                session, now - AUTH_SESSION_TTL_MS
+            ):
+                raise MatrixError("Unknown auth session", status=400, errcode="M_UNKNOWN")
+            await self.store.delete_auth_session(session)
+
+    async def register(self, username: str | None, password: str | None) -> str:
+        if username is None:
+            username = "user_" + ids.random_string(12, "abcdefghijklmnopqrstuvwxyz0123456789")
+        user_id = await self.check_username_available(username)
+        hashed = await passwords.hash_password(password) if password else None
+        if not await self.store.create_user(user_id, hashed, self.clock.time_ms()):
+            raise UserInUse("User ID already taken")
+        return user_id
+
+    async def login_with_password(self, user: str, password: str) -> str:
+        try:
+            localpart = ids.localpart_of(user, self.server_name).lower()
+        except MatrixError:
+            raise Forbidden("Invalid username or password") from None
+        user_id = ids.user_id(localpart, self.server_name)
+        stored = await self.store.password_hash(user_id)
+        if not await passwords.verify_password(password, stored):
+            raise Forbidden("Invalid username or password")
+        return user_id
+
+    async def start_session(
+        self, user_id: str, device_id: str | None, display_name: str | None
+    ) -> Session:
+        device_id = device_id or ids.random_string(10)
+        token = "syt_" + secrets.token_urlsafe(32)
+        await self.store.add_session(
+            user_id, device_id, display_name, hash_token(token), self.clock.time_ms()
+        )
+        return Session(user_id, device_id, token)
+
+    async def authenticate(self, token: str) -> Requester:
+        key = hash_token(token)
+        cached = self._token_cache.get(key)
+        if cached is not None:
+            self._token_cache.move_to_end(key)
+            return cached
+        owner = await self.store.token_owner(key)
+        if owner is None:
+            raise UnknownToken("Unknown access token")
+        requester = Requester(owner.user_id, owner.device_id)
+        self._token_cache[key] = requester
+        if len(self._token_cache) > TOKEN_CACHE_SIZE:
+            self._token_cache.popitem(last=False)
+        return requester
+
+    def forget_tokens(self, token_hashes: list[str]) -> None:
+        for key in token_hashes:
+            self._token_cache.pop(key, None)
+
+    async def logout(self, requester: Requester) -> None:
+        self.forget_tokens(await self.store.delete_devices(requester.user_id, requester.device_id))
+
+    async def logout_all(self, requester: Requester) -> None:
+        self.forget_tokens(await self.store.delete_devices(requester.user_id))
+
+    async def devices(self, user_id: str) -> list[Device]:
+        return await self.store.devices(user_id)
+
+    async def device(self, user_id: str, device_id: str) -> Device:
+        for device in await self.store.devices(user_id):
+            if device.device_id == device_id:
+                return device
+        raise NotFound("Unknown device")
+
+    async def rename_device(self, user_id: str, device_id: str, name: str | None) -> None:
+        if not await self.store.rename_device(user_id, device_id, name):
+            raise NotFound("Unknown device")
+
+    async def profile(self, user_id: str) -> dict[str, str]:
+        row = await self.store.profile(user_id)
+        if row is None:
+            raise NotFound("Profile not found")
+        return {k: row[k] for k in ("displayname", "avatar_url") if row[k] is not None}
+
+    async def set_profile_field(
+        self, requester: Requester, user_id: str, field: str, value: str | None
+    ) -> None:
+        if requester.user_id != user_id:
+            raise Forbidden("You can only change your own profile")
+        await self.store.set_profile_field(user_id, field, value)

@@ -1,0 +1,27 @@
+"""The composition root: builds the aiohttp application from the services.
+
+The only module of the core that imports ``client_api`` and ``federation``:
+it mounts their routes on one application.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+import client_api
+from client_api.middleware import middlewares
+from homeserver.services import HOMESERVER, Homeserver
+
+
+def create_app(hs: Homeserver) -> web.Application:
+    """One application serving the client API; it closes ``hs`` on cleanup."""
+    limit = hs.config.limits.max_body_bytes
+    app = web.Application(middlewares=middlewares(limit), client_max_size=limit)
+    app[HOMESERVER] = hs
+    client_api.setup_routes(app)
+
+    async def close_services(app: web.Application) -> None:
+        await hs.close()
+
+    app.on_cleanup.append(close_services)
+    return app

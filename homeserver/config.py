@@ -1,0 +1,171 @@
+"""The server's configuration: its keys, defaults, validation and loading.
+
+Precedence is command-line flag > config file > default. Every key is
+documented in ``config.sample.yaml``; an unknown key or a wrong type stops the
+start with a :class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from homeserver.schema import SchemaError, optional, parse
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key or problem."""
+
+
+@dataclass
+class Listen:
+    host: str = "127.0.0.1"
+    port: int = optional(8008, min=0, max=65535)
+
+
+@dataclass
+class Registration:
+    # None means: open when listening on a loopback address, closed otherwise.
+    open: bool | None = None
+
+
+@dataclass
+class Rate:
+    per_second: float = optional(1.0, min=0.0)
+    burst: int = optional(10, min=1)
+
+
+@dataclass
+class RateLimits:
+    enabled: bool = True
+    login: Rate = field(default_factory=lambda: Rate(0.2, 10))
+    register: Rate = field(default_factory=lambda: Rate(0.1, 5))
+    message: Rate = field(default_factory=lambda: Rate(10.0, 50))
+
+
+@dataclass
+class Limits:
+    max_body_bytes: int = optional(1_048_576, min=1024)
+
+
+@dataclass
+class Federation:
+    enabled: bool = False
+    # server_name -> base URL; overrides discovery (tests, private networks)
+    endpoints: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Config:
+    server_name: str = "localhost"
+    public_baseurl: str | None = None
+    listen: Listen = field(default_factory=Listen)
+    data_dir: str = "./data"
+    database: str | None = None
+    redis: str | None = None
+    registration: Registration = field(default_factory=Registration)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    limits: Limits = field(default_factory=Limits)
+    federation: Federation = field(default_factory=Federation)
+    log_level: str = optional("info", choices={"debug", "info", "warning", "error"})
+
+    @property
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{Path(self.data_dir) / 'homeserver.db'}"
+
+    @property
+    def registration_open(self) -> bool:
+        if self.registration.open is not None:
+            return self.registration.open
+        return is_loopback(self.listen.host)
+
+    @property
+    def base_url(self) -> str:
+        return self.public_baseurl or f"http://{self.listen.host}:{self.listen.port}"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config(path: str | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read ``path`` (YAML) if given, apply dotted ``overrides``, validate."""
+    data = _read_file(path) if path else {}
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    try:
+        config = parse(Config, data, strict=True)
+    except SchemaError as exc:
+        raise ConfigError(f"config key {exc.path}: {exc.problem}") from None
+    _validate(config)
+    return config
+
+
+def _read_file(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys")
+    return data
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = data
+    for part in parents:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    node[last] = value
+
+
+_SERVER_NAME = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,255})(:\d{1,5})?$")
+
+
+def _validate(config: Config) -> None:
+    if not _SERVER_NAME.match(config.server_name):
+        raise ConfigError(f"config key server_name: {config.server_name!r} is not a server name")
+    if config.database is not None:
+        _check_url("database", config.database, {"sqlite", "postgresql", "postgres"})
+    if config.redis is not None:
+        _check_url("redis", config.redis, {"redis", "rediss", "unix"})
+    for name, url in config.federation.endpoints.items():
+        _check_url(f"federation.endpoints.{name}", url, {"http", "https"})
+    if config.public_baseurl is not None:
+        _check_url("public_baseurl", config.public_baseurl, {"http", "https"})
+
+
+def _check_url(key: str, url: str, schemes: set[str]) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in schemes:
+        raise ConfigError(f"config key {key}: {url!r} must start with one of {sorted(schemes)}")
+    if parts.scheme == "sqlite" and not parts.path.strip("/"):
+        raise ConfigError(f"config key {key}: {url!r} names no file (sqlite:///path/to.db)")
+    if parts.scheme not in ("sqlite", "unix") and not parts.hostname:
+        raise ConfigError(f"config key {key}: {url!r} names no host")
+
+
+def as_dict(config: Config) -> dict[str, Any]:
+    return dataclasses.asdict(config)

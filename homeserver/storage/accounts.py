@@ -1,0 +1,132 @@
+"""SQL for accounts: users, profiles, devices, access tokens, auth sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeserver.storage.database import Database, Row
+
+
+@dataclass(frozen=True)
+class TokenOwner:
+    user_id: str
+    device_id: str
+
+
+@dataclass(frozen=True)
+class Device:
+    device_id: str
+    display_name: str | None
+    last_seen_ts: int | None
+    last_seen_ip: str | None
+
+
+class AccountStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create_user(self, user_id: str, password_hash: str | None, now_ms: int) -> bool:
+        """Insert the user; False when the ID is taken (the UNIQUE key decides)."""
+        changed = await self.db.execute(
+            "INSERT INTO users (user_id, password_hash, created_ts) VALUES ($1, $2, $3)"
+            " ON CONFLICT (user_id) DO NOTHING",
+            user_id, password_hash, now_ms,
+        )
+        return changed == 1
+
+    async def user_exists(self, user_id: str) -> bool:
+        row = await self.db.fetchrow("SELECT 1 FROM users WHERE user_id = $1", user_id)
+        return row is not None
+
+    async def password_hash(self, user_id: str) -> str | None:
+        return await self.db.fetchval(
+            "SELECT password_hash FROM users WHERE user_id = $1 AND NOT deactivated", user_id
+        )
+
+    async def profile(self, user_id: str) -> Row | None:
+        return await self.db.fetchrow(
+            "SELECT displayname, avatar_url FROM users WHERE user_id = $1", user_id
+        )
+
+    async def set_profile_field(self, user_id: str, field: str, value: str | None) -> None:
+        column = {"displayname": "displayname", "avatar_url": "avatar_url"}[field]
+        await self.db.execute(f"UPDATE users SET {column} = $2 WHERE user_id = $1", user_id, value)
+
+    async def add_session(
+        self, user_id: str, device_id: str, display_name: str | None, token_hash: str, now_ms: int
+    ) -> None:
+        """Create or reuse the device and attach a new access token to it."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts)"
+                " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id) DO UPDATE"
+                " SET last_seen_ts = excluded.last_seen_ts,"
+                " display_name = COALESCE(excluded.display_name, devices.display_name)",
+                user_id, device_id, display_name, now_ms,
+            )
+            # Logging in again with a device ID replaces that device's old tokens.
+            await conn.execute(
+                "DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2",
+                user_id, device_id,
+            )
+            await conn.execute(
+                "INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts)"
+                " VALUES ($1, $2, $3, $4)",
+                token_hash, user_id, device_id, now_ms,
+            )
+
+    async def token_owner(self, token_hash: str) -> TokenOwner | None:
+        row = await self.db.fetchrow(
+            "SELECT user_id, device_id FROM access_tokens WHERE token_hash = $1", token_hash
+        )
+        return TokenOwner(row["user_id"], row["device_id"]) if row else None
+
+    async def delete_devices(self, user_id: str, device_id: str | None = None) -> list[str]:
+        """Remove one device (or all) with its tokens; return the token hashes removed."""
+        async with self.db.transaction() as conn:
+            if device_id is None:
+                rows = await conn.fetch(
+                    "DELETE FROM access_tokens WHERE user_id = $1 RETURNING token_hash", user_id
+                )
+                await conn.execute("DELETE FROM devices WHERE user_id = $1", user_id)
+            else:
+                rows = await conn.fetch(
+                    "DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2"
+                    " RETURNING token_hash",
+                    user_id, device_id,
+                )
+                await conn.execute(
+                    "DELETE FROM devices WHERE user_id = $1 AND device_id = $2", user_id, device_id
+                )
+        return [r["token_hash"] for r in rows]
+
+    async def devices(self, user_id: str) -> list[Device]:
+        rows = await self.db.fetch(
+            "SELECT device_id, display_name, last_seen_ts, last_seen_ip FROM devices"
+            " WHERE user_id = $1 ORDER BY device_id",
+            user_id,
+        )
+        return [Device(**dict(r)) for r in rows]
+
+    async def rename_device(self, user_id: str, device_id: str, name: str | None) -> bool:
+        changed = await self.db.execute(
+            "UPDATE devices SET display_name = $3 WHERE user_id = $1 AND device_id = $2",
+            user_id, device_id, name,
+        )
+        return changed == 1
+
+    async def create_auth_session(self, session_id: str, now_ms: int) -> None:
+        await self.db.execute(
+            "INSERT INTO ui_auth_sessions (session_id, created_ts) VALUES ($1, $2)",
+            session_id, now_ms,
+        )
+
+    async def auth_session_exists(self, session_id: str, not_before_ms: int) -> bool:
+        row = await self.db.fetchrow(
+            "SELECT 1 FROM ui_auth_sessions WHERE session_id = $1 AND created_ts >= $2",
+            session_id, not_before_ms,
+        )
+        return row is not None
+
+    async def delete_auth_session(self, session_id: str) -> None:
+        await self.db.execute("DELETE FROM ui_auth_sessions WHERE session_id = $1", session_id)

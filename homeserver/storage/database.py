@@ -1,0 +1,72 @@
+"""The storage interface every backend implements, and the URL that picks one.
+
+All SQL is written once, in PostgreSQL's dialect with ``$1`` placeholders;
+the SQLite backend translates placeholders. Rows support ``row["column"]``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+Row = Mapping[str, Any]
+
+
+class StorageUnavailable(Exception):
+    """The database cannot be reached or opened."""
+
+
+class Connection(ABC):
+    """One connection, as used inside a transaction."""
+
+    @abstractmethod
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run a statement; return how many rows it changed."""
+
+    @abstractmethod
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]
+
+
+class Database(Connection):
+    """A pool of connections; statements outside a transaction run on their own."""
+
+    dialect: str
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Connection]:
+        """A connection whose statements commit together or not at all."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    def advisory_lock(self, key: int) -> AbstractAsyncContextManager[Connection]:
+        """A transaction that holds a deployment-wide lock on ``key``."""
+
+
+async def connect(url: str) -> Database:
+    """Open the database ``url`` names: ``sqlite:///path`` or ``postgresql://...``."""
+    if url.startswith("sqlite://"):
+        from homeserver.storage.sqlite import SqliteDatabase
+
+        return await SqliteDatabase.open(sqlite_path(url))
+    if url.startswith(("postgresql://", "postgres://")):
+        from homeserver.storage.postgres import PostgresDatabase
+
+        return await PostgresDatabase.open(url)
+    raise StorageUnavailable(f"unsupported database URL {url!r}")
+
+
+def sqlite_path(url: str) -> str:
+    """``sqlite:///rel/path.db`` is relative, ``sqlite:////abs/path.db`` absolute."""
+    return url.removeprefix("sqlite://").removeprefix("/")

@@ -1,0 +1,112 @@
+"""Shared fixtures: a fresh database per test on both backends, and a server to call.
+
+PostgreSQL (127.0.0.1:5432, user postgres, trust auth) gets a new database
+for each test, dropped afterwards. When it is unreachable, its tests skip
+with the reason, unless CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+
+from homeserver.app import create_app
+from homeserver.clock import FakeClock
+from homeserver.config import Config, load_config
+from homeserver.services import Homeserver, build_homeserver
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_ADMIN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    if reachable(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message + " (CI=true: tests that need it must run)")
+    pytest.skip(message)
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    name = f"hs_test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """Each test that takes it runs twice: on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'homeserver.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def make_config(tmp_path: Any, database_url: str | None = None, **overrides: Any) -> Config:
+    """A config for tests: loopback, data in tmp_path, rate limits off unless asked."""
+    values: dict[str, Any] = {
+        "server_name": "test.local",
+        "data_dir": str(tmp_path),
+        "database": database_url,
+        "rate_limits.enabled": False,
+    }
+    values.update(overrides)
+    return load_config(None, values)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def homeserver(tmp_path: Any, database_url: str, clock: FakeClock) -> Homeserver:
+    return await build_homeserver(make_config(tmp_path, database_url), clock)
+
+
+@pytest.fixture
+async def client(homeserver: Homeserver, aiohttp_client: Any) -> TestClient:
+    """An HTTP client for a server on the test's database (both backends)."""
+    return await aiohttp_client(create_app(homeserver))
+
+
+class Account:
+    def __init__(self, user_id: str, access_token: str, device_id: str) -> None:
+        self.user_id = user_id
+        self.access_token = access_token
+        self.device_id = device_id
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def register(client: TestClient, username: str, password: str = "hunter2!") -> Account:
+    body = {"username": username, "password": password, "auth": {"type": "m.login.dummy"}}
+    resp = await client.post("/_matrix/client/v3/register", json=body)
+    assert resp.status == 200, await resp.text()
+    data = await resp.json()
+    return Account(data["user_id"], data["access_token"], data["device_id"])
