@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -24,11 +25,17 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def decode_json_object(raw: bytes) -> dict[str, Any]:
-    """Strict JSON (no NaN/Infinity), and it must be an object."""
+    """Strict JSON (UTF-8, no NaN/Infinity, no lone surrogates), and it must be an object."""
     try:
         value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        if _SURROGATE_ESCAPE.search(raw):
+            # Paired escapes combine into one character; a lone one cannot be stored.
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):
         raise NotJson("Content not JSON") from None
     if not isinstance(value, dict):
         raise NotJson("Content must be a JSON object")

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from client_api.http import REQUEST_ID, json_response
-from homeserver.errors import MatrixError
+from homeserver.errors import InvalidParam, MatrixError, TooLarge
 
 log = logging.getLogger("homeserver.access")
 error_log = logging.getLogger("homeserver.errors")
@@ -65,14 +65,18 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-def body_limit(max_bytes: int) -> Callable:
+def request_guard(max_bytes: int) -> Callable:
+    """Refuse, before any handler runs, bodies over the limit and NULs in the URL."""
+
     @web.middleware
-    async def limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > max_bytes:
-            raise MatrixError("Request body too large", status=413, errcode="M_TOO_LARGE")
+            raise TooLarge("Request body too large")
+        if "\x00" in request.path or "\x00" in request.query_string or "%00" in request.raw_path:
+            raise InvalidParam("NUL characters are not allowed in a URL")
         return await handler(request)
 
-    return limit
+    return guard
 
 
 @web.middleware
@@ -94,4 +98,4 @@ async def matrix_errors(request: web.Request, handler: Handler) -> web.StreamRes
 
 def middlewares(max_body_bytes: int) -> list:
     """Outermost first: log everything, answer CORS, then map errors."""
-    return [access_log, cors, matrix_errors, body_limit(max_body_bytes)]
+    return [access_log, cors, matrix_errors, request_guard(max_body_bytes)]

@@ -1,0 +1,1 @@
+"""The homeserver core: config, storage, accounts, rooms, DMs and the services around them."""

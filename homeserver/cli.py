@@ -89,6 +89,7 @@ async def serve(config: Config) -> None:
         hs = await build_homeserver(config)
     except StorageUnavailable as exc:
         raise StartupError(str(exc)) from None
+    stop = _stop_on_signals()
     runner = web.AppRunner(
         create_app(hs), access_log=None, handle_signals=False,
         shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
@@ -106,13 +107,14 @@ async def serve(config: Config) -> None:
         f"data in {Path(config.data_dir).resolve()}",
         flush=True,
     )
-    await _wait_for_stop_signal()
+    await stop.wait()
     await runner.cleanup()
 
 
-async def _wait_for_stop_signal() -> None:
+def _stop_on_signals() -> asyncio.Event:
+    """Installed before the address is announced, so an early signal is not lost."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop

@@ -142,6 +142,8 @@ def _check_scalar(tp: Any, value: Any, path: str) -> Any:
         raise SchemaError(path, f"must be {_NAMES[tp]}")
     if not isinstance(value, tp):
         raise SchemaError(path, f"must be {_NAMES.get(tp, tp.__name__)}")
+    if tp is str and "\x00" in value:
+        raise SchemaError(path, "must not contain NUL characters")
     return value
 
 
