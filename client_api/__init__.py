@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from client_api import account, discovery, login, register
+from client_api import (
+    account,
+    discovery,
+    dms,
+    login,
+    register,
+    room_events,
+    rooms,
+    sync,
+    user_data,
+)
 
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"
-ROUTE_TABLES = [discovery.routes, register.routes, login.routes, account.routes]
+ROUTE_TABLES = [
+    discovery.routes, register.routes, login.routes, account.routes, rooms.routes,
+    room_events.routes, user_data.routes, sync.routes, dms.routes,
+]
 
 
 def setup_routes(app: web.Application) -> None:

@@ -99,3 +99,17 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
 
 def client_address(request: web.Request) -> str:
     return request.remote or "unknown"
+
+
+def room_id_param(request: web.Request, name: str = "room_id") -> str:
+    room_id = request.match_info[name]
+    if not room_id.startswith("!") or ":" not in room_id or len(room_id) > 255:
+        raise InvalidParam("Invalid room ID")
+    return room_id
+
+
+def path_param(request: web.Request, name: str, max_len: int = 255) -> str:
+    value = request.match_info[name]
+    if len(value) > max_len:
+        raise InvalidParam(f"{name} is too long")
+    return value

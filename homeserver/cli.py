@@ -89,6 +89,8 @@ async def serve(config: Config) -> None:
         hs = await build_homeserver(config)
     except StorageUnavailable as exc:
         raise StartupError(str(exc)) from None
+    except OSError as exc:
+        raise StartupError(f"cannot use the signing key in {config.data_dir}: {exc}") from None
     stop = _stop_on_signals()
     runner = web.AppRunner(
         create_app(hs), access_log=None, handle_signals=False,

@@ -7,16 +7,31 @@ one with a fake clock. The core never imports ``client_api`` or ``federation``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from aiohttp import web
 
 from homeserver.accounts import AccountService
 from homeserver.clock import Clock
 from homeserver.config import Config
+from homeserver.dms import DmService
+from homeserver.events.keys import SigningKey, load_or_create_signing_key
+from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.ratelimit import RateLimiter
+from homeserver.rooms.reading import RoomReader
+from homeserver.rooms.service import RoomService
+from homeserver.rooms.writer import EventWriter
 from homeserver.storage import Database, connect
 from homeserver.storage.accounts import AccountStore
+from homeserver.storage.dms import DmStore
+from homeserver.storage.events import EventStore
 from homeserver.storage.migrations import upgrade
+from homeserver.storage.receipts import ReceiptStore
+from homeserver.storage.user_data import UserDataStore
+from homeserver.sync.service import SyncService
+from homeserver.user_data import UserDataService
+
+SIGNING_KEY_FILE = "signing.key"
 
 
 @dataclass
@@ -24,14 +39,22 @@ class Homeserver:
     config: Config
     clock: Clock
     db: Database
-    accounts: AccountService
+    signing_key: SigningKey
+    notifier: Notifier
     ratelimiter: RateLimiter
+    accounts: AccountService
+    rooms: RoomService
+    reader: RoomReader
+    dms: DmService
+    user_data: UserDataService
+    sync: SyncService
 
     @property
     def server_name(self) -> str:
         return self.config.server_name
 
     async def close(self) -> None:
+        await self.notifier.close()
         await self.db.close()
 
 
@@ -41,16 +64,39 @@ HOMESERVER = web.AppKey("homeserver", Homeserver)
 async def build_homeserver(config: Config, clock: Clock | None = None) -> Homeserver:
     """Open storage, bring its schema up to date and wire the services."""
     clock = clock or Clock()
+    key = load_or_create_signing_key(Path(config.data_dir) / SIGNING_KEY_FILE)
     db = await connect(config.database_url)
     try:
         await upgrade(db, clock.time_ms())
     except BaseException:
         await db.close()
         raise
+    return wire(config, clock, db, key, LocalNotifier())
+
+
+def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
+         notifier: Notifier) -> Homeserver:
+    """Build every service on open storage; each gets only the stores it needs."""
+    name = config.server_name
+    account_store, event_store, dm_store = AccountStore(db), EventStore(db), DmStore(db)
+    receipt_store, user_data_store = ReceiptStore(db), UserDataStore(db)
+    writer = EventWriter(db, event_store, dm_store, notifier, key, name, clock)
+    rooms = RoomService(writer, event_store, dm_store, account_store, name, clock)
+    reader = RoomReader(event_store, clock)
+    user_data = UserDataService(user_data_store, receipt_store, event_store, writer, clock)
     return Homeserver(
         config=config,
         clock=clock,
         db=db,
-        accounts=AccountService(AccountStore(db), config.server_name, clock),
+        signing_key=key,
+        notifier=notifier,
         ratelimiter=RateLimiter(config.rate_limits, clock),
+        accounts=AccountService(account_store, name, clock),
+        rooms=rooms,
+        reader=reader,
+        dms=DmService(rooms, user_data, dm_store, event_store, receipt_store, account_store,
+                      clock),
+        user_data=user_data,
+        sync=SyncService(event_store, receipt_store, user_data_store, reader, writer, notifier,
+                         clock),
     )

@@ -110,3 +110,46 @@ async def register(client: TestClient, username: str, password: str = "hunter2!"
     assert resp.status == 200, await resp.text()
     data = await resp.json()
     return Account(data["user_id"], data["access_token"], data["device_id"])
+
+
+class Api:
+    """Small helpers over the HTTP API for room tests; every call checks its status."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    async def call(self, method: str, path: str, who: Account | None = None,
+                   body: Any = None, status: int = 200) -> Any:
+        headers = who.auth if who else {}
+        resp = await self.client.request(method, path, json=body, headers=headers)
+        data = await resp.json()
+        assert resp.status == status, (method, path, resp.status, data)
+        return data
+
+    async def create_room(self, who: Account, **body: Any) -> str:
+        data = await self.call("POST", "/_matrix/client/v3/createRoom", who, body)
+        return data["room_id"]
+
+    async def send(self, who: Account, room_id: str, body: str, txn: str | None = None) -> str:
+        txn = txn or secrets.token_hex(6)
+        path = f"/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}"
+        data = await self.call("PUT", path, who, {"msgtype": "m.text", "body": body})
+        return data["event_id"]
+
+    async def join(self, who: Account, room_id: str) -> None:
+        await self.call("POST", f"/_matrix/client/v3/rooms/{room_id}/join", who, {})
+
+    async def invite(self, who: Account, room_id: str, user_id: str) -> None:
+        await self.call("POST", f"/_matrix/client/v3/rooms/{room_id}/invite", who,
+                        {"user_id": user_id})
+
+    async def sync(self, who: Account, since: str | None = None, **query: Any) -> Any:
+        params = {**({"since": since} if since else {}), **query}
+        resp = await self.client.get("/_matrix/client/v3/sync", params=params, headers=who.auth)
+        assert resp.status == 200, await resp.text()
+        return await resp.json()
+
+
+@pytest.fixture
+def api(client: TestClient) -> Api:
+    return Api(client)

@@ -10,7 +10,9 @@ from homeserver.app import create_app
 from homeserver.services import Homeserver
 
 
-async def test_nio_register_login_whoami_logout(homeserver: Homeserver, aiohttp_server: Any) -> None:
+async def test_nio_register_login_whoami_logout(
+    homeserver: Homeserver, aiohttp_server: Any
+) -> None:
     server = await aiohttp_server(create_app(homeserver), host="127.0.0.1")
     base = f"http://127.0.0.1:{server.port}"
 

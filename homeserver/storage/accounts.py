@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from homeserver.storage.database import Database, Row
+from homeserver.storage.database import Connection, Database, Row
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ class AccountStore:
             "SELECT password_hash FROM users WHERE user_id = $1 AND NOT deactivated", user_id
         )
 
-    async def profile(self, user_id: str) -> Row | None:
-        return await self.db.fetchrow(
+    async def profile(self, user_id: str, conn: Connection | None = None) -> Row | None:
+        return await (conn or self.db).fetchrow(
             "SELECT displayname, avatar_url FROM users WHERE user_id = $1", user_id
         )
 

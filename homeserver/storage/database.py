@@ -41,6 +41,9 @@ class Database(Connection):
     """A pool of connections; statements outside a transaction run on their own."""
 
     dialect: str
+    # Rows returned outside transactions: lets tests and benchmarks check that
+    # a query's cost does not grow with unrelated data.
+    rows_read: int = 0
 
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Connection]:

@@ -50,7 +50,9 @@ class PostgresDatabase(Database):
         return _rowcount(await self._pool.execute(sql, *args))
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        return await self._pool.fetch(sql, *args)
+        rows = await self._pool.fetch(sql, *args)
+        self.rows_read += len(rows)
+        return rows
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

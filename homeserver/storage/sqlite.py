@@ -83,9 +83,11 @@ class SqliteDatabase(Database):
                 return await self._writer.fetch(sql, *args)
         reader = await self._readers.get()
         try:
-            return await reader.fetch(sql, *args)
+            rows = await reader.fetch(sql, *args)
         finally:
             self._readers.put_nowait(reader)
+        self.rows_read += len(rows)
+        return rows
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:

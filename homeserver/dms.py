@@ -1,0 +1,121 @@
+"""Direct messages: one room per pair of users, forever.
+
+The pair is the two full user IDs sorted by plain string order. Its room ID
+is computed, not searched for::
+
+    "!" + base64url(sha256("m.dm\\0" + low + "\\0" + high)) + ":" + server_of(low)
+
+so either side knows it without a lookup. Resolution is race-safe: it runs
+in one write transaction (the stream lock orders it), and the UNIQUE
+(user_low, user_high) key of ``dm_pairs`` is the backstop.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from homeserver import ids
+from homeserver.clock import Clock
+from homeserver.errors import Forbidden, MatrixError
+from homeserver.events.format import client_event
+from homeserver.rooms.service import RoomService, RoomSpec
+from homeserver.rooms.writer import WriteTxn
+from homeserver.storage.accounts import AccountStore
+from homeserver.storage.dms import DmStore
+from homeserver.storage.events import EventStore
+from homeserver.storage.receipts import ReceiptStore
+from homeserver.user_data import UserDataService
+
+
+def dm_pair(user_a: str, user_b: str) -> tuple[str, str]:
+    low, high = sorted((user_a, user_b))
+    return low, high
+
+
+def dm_room_id(user_a: str, user_b: str) -> str:
+    low, high = dm_pair(user_a, user_b)
+    digest = hashlib.sha256(f"m.dm\0{low}\0{high}".encode()).digest()
+    opaque = base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    return f"!{opaque}:{ids.server_of(low)}"
+
+
+@dataclass(frozen=True)
+class DmResolution:
+    room_id: str
+    created: bool
+
+
+class DmService:
+    def __init__(self, rooms: RoomService, user_data: UserDataService, store: DmStore,
+                 events: EventStore, receipts: ReceiptStore, accounts: AccountStore,
+                 clock: Clock) -> None:
+        self.rooms = rooms
+        self.user_data = user_data
+        self.store = store
+        self.events = events
+        self.receipts = receipts
+        self.accounts = accounts
+        self.clock = clock
+
+    async def resolve(self, me: str, other: str) -> DmResolution:
+        """The pair's room, made on first use; both users end up in it again."""
+        if me == other:
+            raise MatrixError("You cannot start a DM with yourself", status=400,
+                              errcode="M_INVALID_PARAM")
+        await self.rooms.check_local_user(other)
+        low, high = dm_pair(me, other)
+        async with self.rooms.writer.transaction() as txn:
+            room_id = await self.store.room_for_pair(txn.conn, low, high)
+            created = room_id is None
+            if room_id is None:
+                room_id = dm_room_id(low, high)
+                await self.store.insert_pair(txn.conn, low, high, room_id, self.clock.time_ms())
+                spec = RoomSpec(preset="trusted_private_chat", invite=[other], is_direct=True)
+                await self.rooms.create_in(txn, room_id, me, spec)
+            else:
+                await self._bring_back(txn, room_id, me, other)
+            await self.user_data.add_to_direct(txn, me, other, room_id)
+            await self.user_data.add_to_direct(txn, other, me, room_id)
+        return DmResolution(room_id, created)
+
+    async def _bring_back(self, txn: WriteTxn, room_id: str, me: str, other: str) -> None:
+        """Re-join the requester and re-invite the peer, whoever of them had left."""
+        mine = await self._membership(txn, room_id, me)
+        theirs = await self._membership(txn, room_id, other)
+        if mine != "join":
+            if mine != "invite":
+                if theirs != "join":
+                    raise Forbidden("Both of you have left this DM; it cannot be reopened")
+                await self.rooms.set_membership(txn, room_id, other, me, "invite", is_direct=True)
+            await self.rooms.set_membership(txn, room_id, me, me, "join")
+        if theirs in ("leave", None):
+            await self.rooms.set_membership(txn, room_id, me, other, "invite", is_direct=True)
+
+    async def _membership(self, txn: WriteTxn, room_id: str, user_id: str) -> str | None:
+        row = await self.events.membership(room_id, user_id, txn.conn)
+        return None if row is None else row["membership"]
+
+    async def dm_list(self, me: str) -> list[dict[str, Any]]:
+        """The user's DMs, most recently active first, with the latest message and unreads."""
+        rows = await self.store.pairs_of_user(me)
+        latest = await self.events.events_by_id(
+            r["latest_event_id"] for r in rows if r["latest_event_id"]
+        )
+        now = self.clock.time_ms()
+        result = []
+        for row in rows:
+            other = row["user_high"] if row["user_low"] == me else row["user_low"]
+            profile = await self.accounts.profile(other)
+            event = latest.get(row["latest_event_id"])
+            result.append({
+                "room_id": row["room_id"],
+                "user_id": other,
+                "display_name": profile["displayname"] if profile else None,
+                "latest_event": client_event(event, now) if event else None,
+                "unread_count": await self.receipts.unread_count(row["room_id"], me),
+                "updated_ts": row["updated_ts"],
+            })
+        return result

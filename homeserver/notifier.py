@@ -1,0 +1,112 @@
+"""Real-time fan-out: publish to a channel, subscribe a waiter to channels.
+
+Channel names (the brief's groups): ``dm_<low>_<high>`` for a DM pair,
+``room_<room>`` for any other room, ``user_<user>`` for what concerns one user
+(invites, account data) and ``presence_updates``. IDs are written in a safe
+alphabet: ``A-Z a-z 0-9 . -`` stay, every other byte of the UTF-8 form
+becomes ``=`` and two hex digits, so ``_`` only ever separates parts.
+
+The in-process notifier serves one process; a Redis one (several workers)
+implements the same interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+PRESENCE_CHANNEL = "presence_updates"
+_SAFE = re.compile(rb"[^A-Za-z0-9.\-]")
+MAX_QUEUED = 1000
+
+Message = tuple[str, dict[str, Any]]
+
+
+def safe_id(value: str) -> str:
+    return _SAFE.sub(lambda m: b"=%02x" % m.group()[0], value.encode()).decode()
+
+
+def dm_channel(low: str, high: str) -> str:
+    return f"dm_{safe_id(low)}_{safe_id(high)}"
+
+
+def room_channel(room_id: str) -> str:
+    return f"room_{safe_id(room_id)}"
+
+
+def user_channel(user_id: str) -> str:
+    return f"user_{safe_id(user_id)}"
+
+
+class Subscription:
+    """A queue of messages from the channels it listens to."""
+
+    def __init__(self, notifier: Notifier, channels: Iterable[str]) -> None:
+        self.channels = frozenset(channels)
+        self._notifier = notifier
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(MAX_QUEUED)
+        self.overflowed = False
+
+    def deliver(self, message: Message) -> None:
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.overflowed = True  # the reader resyncs from its token; nothing is lost
+
+    async def next(self, timeout: float | None = None) -> Message | None:
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
+
+    def close(self) -> None:
+        self._notifier.unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Notifier(ABC):
+    @abstractmethod
+    async def publish(self, channel: str, payload: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def subscribe(self, channels: Iterable[str]) -> Subscription: ...
+
+    @abstractmethod
+    def unsubscribe(self, subscription: Subscription) -> None: ...
+
+    async def close(self) -> None:
+        return None
+
+
+class LocalNotifier(Notifier):
+    """Fan-out inside one process."""
+
+    def __init__(self) -> None:
+        self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+
+    async def publish(self, channel: str, payload: dict[str, Any]) -> None:
+        for subscription in list(self._subscribers.get(channel, ())):
+            subscription.deliver((channel, payload))
+
+    def subscribe(self, channels: Iterable[str]) -> Subscription:
+        subscription = Subscription(self, channels)
+        for channel in subscription.channels:
+            self._subscribers[channel].add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        for channel in subscription.channels:
+            members = self._subscribers.get(channel)
+            if members is not None:
+                members.discard(subscription)
+                if not members:
+                    del self._subscribers[channel]

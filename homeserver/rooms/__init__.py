@@ -1,0 +1,1 @@
+"""Rooms: writing events (creation, sending, membership) and reading them back."""

@@ -1,0 +1,122 @@
+"""Reading rooms for a member: state, members, single events and paginated history.
+
+Every read first checks that the requester is joined; a room that does not
+exist answers exactly like one the requester is not in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from homeserver.clock import Clock
+from homeserver.errors import Forbidden, NotFound
+from homeserver.events.format import client_event
+from homeserver.rooms.service import NOT_MEMBER
+from homeserver.storage.events import EventStore, StoredEvent
+from homeserver.storage.stream import current_position
+from homeserver.sync.filters import RoomEventFilter
+
+MAX_SCAN_BATCHES = 20
+
+
+@dataclass(frozen=True)
+class Page:
+    chunk: list[dict[str, Any]]
+    start: int
+    end: int | None
+
+
+class RoomReader:
+    def __init__(self, events: EventStore, clock: Clock) -> None:
+        self.events = events
+        self.clock = clock
+
+    async def require_joined(self, room_id: str, user_id: str) -> None:
+        row = await self.events.membership(room_id, user_id)
+        if row is None or row["membership"] != "join":
+            raise Forbidden(NOT_MEMBER)
+
+    async def format(self, events: Iterable[StoredEvent],
+                     with_room_id: bool = True) -> list[dict[str, Any]]:
+        """Client events, each redacted one with the redaction that did it."""
+        events = list(events)
+        redactions = await self.events.events_by_id(e.redacted_by for e in events if e.redacted_by)
+        now = self.clock.time_ms()
+        return [client_event(e, now, redactions.get(e.redacted_by or ""), with_room_id)
+                for e in events]
+
+    async def state(self, user_id: str, room_id: str) -> list[dict[str, Any]]:
+        await self.require_joined(room_id, user_id)
+        return await self.format(await self.events.current_state(room_id))
+
+    async def state_content(self, user_id: str, room_id: str, event_type: str,
+                            state_key: str) -> dict[str, Any]:
+        await self.require_joined(room_id, user_id)
+        found = await self.events.state_events(self.events.db, room_id, [(event_type, state_key)])
+        if not found:
+            raise NotFound("Event not found")
+        return (await self.format(found.values()))[0]["content"]
+
+    async def members(self, user_id: str, room_id: str, membership: str | None = None,
+                      not_membership: str | None = None) -> list[dict[str, Any]]:
+        await self.require_joined(room_id, user_id)
+        state = await self.events.current_state(room_id)
+        members = [e for e in state if e.type == "m.room.member"]
+        if membership is not None:
+            members = [e for e in members if e.pdu["content"].get("membership") == membership]
+        if not_membership is not None:
+            members = [e for e in members
+                       if e.pdu["content"].get("membership") != not_membership]
+        return await self.format(members)
+
+    async def joined_members(self, user_id: str, room_id: str) -> dict[str, dict[str, Any]]:
+        joined = await self.members(user_id, room_id, membership="join")
+        return {
+            e["state_key"]: {"display_name": e["content"].get("displayname"),
+                             "avatar_url": e["content"].get("avatar_url")}
+            for e in joined
+        }
+
+    async def event(self, user_id: str, room_id: str, event_id: str) -> dict[str, Any]:
+        await self.require_joined(room_id, user_id)
+        found = await self.events.event(event_id)
+        if found is None or found.room_id != room_id:
+            raise NotFound("Event not found")
+        return (await self.format([found]))[0]
+
+    async def messages(self, user_id: str, room_id: str, from_pos: int | None,
+                       to_pos: int | None, backwards: bool, limit: int,
+                       event_filter: RoomEventFilter) -> Page:
+        """A page of history from ``from_pos`` towards ``to_pos`` (positions, not events)."""
+        await self.require_joined(room_id, user_id)
+        if from_pos is None:
+            from_pos = await current_position(self.events.db) if backwards else 0
+        found: list[StoredEvent] = []
+        cursor = from_pos
+        exhausted = False
+        for _ in range(MAX_SCAN_BATCHES):
+            batch = await self._batch(room_id, cursor, to_pos, backwards, limit)
+            if not batch:
+                exhausted = True
+                break
+            found.extend(e for e in batch if event_filter.matches(e.pdu))
+            cursor = batch[-1].stream_ordering - 1 if backwards else batch[-1].stream_ordering
+            if len(found) >= limit:
+                break
+        found = found[:limit]
+        if found:
+            last = found[-1].stream_ordering
+            cursor = last - 1 if backwards else last
+        end = None if exhausted and len(found) < limit else cursor
+        return Page(await self.format(found), from_pos, end)
+
+    async def _batch(self, room_id: str, cursor: int, to_pos: int | None, backwards: bool,
+                     limit: int) -> list[StoredEvent]:
+        if backwards:
+            return await self.events.room_events(room_id, after=to_pos or 0, upto=cursor,
+                                                 limit=limit, newest_first=True)
+        upto = to_pos if to_pos is not None else 2**62
+        return await self.events.room_events(room_id, after=cursor, upto=upto, limit=limit,
+                                             newest_first=False)

@@ -1,0 +1,124 @@
+"""Appending events to rooms: position, prev/auth events, signature, auth check, storage.
+
+Every write happens in one database transaction that first takes the next
+stream position; that row lock orders writers on every backend and worker,
+so the room's latest event and auth state read inside it cannot change under
+us. Notifications go out only after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from homeserver.clock import Clock
+from homeserver.errors import Forbidden, MatrixError
+from homeserver.events import authorization as auth_rules
+from homeserver.events.canonical import canonical_json
+from homeserver.events.hashing import compute_event_id, sign_event
+from homeserver.events.keys import SigningKey
+from homeserver.notifier import Notifier, dm_channel, room_channel, user_channel
+from homeserver.storage.database import Connection, Database
+from homeserver.storage.dms import DmStore
+from homeserver.storage.events import EventStore, StoredEvent
+from homeserver.storage.stream import next_position
+
+ROOM_VERSION = "10"
+MAX_PDU_BYTES = 65_536
+
+
+@dataclass
+class WriteTxn:
+    """One open write: its connection and what to announce once it commits."""
+
+    conn: Connection
+    outbox: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def announce(self, channel: str, payload: dict[str, Any]) -> None:
+        self.outbox.append((channel, payload))
+
+
+class EventWriter:
+    def __init__(self, db: Database, events: EventStore, dms: DmStore, notifier: Notifier,
+                 key: SigningKey, server_name: str, clock: Clock) -> None:
+        self.db = db
+        self.events = events
+        self.dms = dms
+        self.notifier = notifier
+        self.key = key
+        self.server_name = server_name
+        self.clock = clock
+        self._channels: dict[str, str] = {}
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[WriteTxn]:
+        async with self.db.transaction() as conn:
+            # Taking a position first locks the stream: checks made inside this
+            # transaction (txn IDs, memberships, DM pairs) stay true until it commits.
+            await next_position(conn)
+            txn = WriteTxn(conn)
+            yield txn
+        for channel, payload in txn.outbox:
+            await self.notifier.publish(channel, payload)
+
+    async def append(self, txn: WriteTxn, room_id: str, sender: str, event_type: str,
+                     content: dict[str, Any], state_key: str | None = None,
+                     extra: dict[str, Any] | None = None) -> StoredEvent:
+        """Build, sign, authorise and store one event; raise Forbidden if the rules say no."""
+        ordering = await next_position(txn.conn)
+        unsigned = {"type": event_type, "sender": sender, "content": content, "room_id": room_id,
+                    **({"state_key": state_key} if state_key is not None else {}), **(extra or {})}
+        auth_state = await self._auth_state(txn.conn, room_id, unsigned)
+        pdu = await self._build(txn.conn, unsigned, auth_state)
+        try:
+            auth_rules.check_auth(pdu, {k: e.pdu for k, e in auth_state.items()})
+        except auth_rules.AuthError as exc:
+            raise Forbidden(str(exc)) from None
+        event = StoredEvent(ordering, compute_event_id(pdu), pdu)
+        await self.events.insert_event(txn.conn, event)
+        await self._announce(txn, event)
+        return event
+
+    async def _auth_state(self, conn: Connection, room_id: str,
+                          partial: dict[str, Any]) -> dict[tuple[str, str], StoredEvent]:
+        if partial["type"] == "m.room.create":
+            return {}
+        keys = auth_rules.auth_types_for_event(partial)
+        return await self.events.state_events(conn, room_id, keys)
+
+    async def _build(self, conn: Connection, partial: dict[str, Any],
+                     auth_state: dict[tuple[str, str], StoredEvent]) -> dict[str, Any]:
+        latest = await self.events.latest_event(conn, partial["room_id"])
+        pdu = {
+            **partial,
+            "auth_events": sorted(e.event_id for e in auth_state.values()),
+            "prev_events": [latest["event_id"]] if latest else [],
+            "depth": (latest["depth"] + 1) if latest else 1,
+            "origin": self.server_name,
+            "origin_server_ts": self.clock.time_ms(),
+        }
+        signed = sign_event(pdu, self.server_name, self.key)
+        if len(canonical_json(signed)) > MAX_PDU_BYTES:
+            raise MatrixError("Event too large", status=413, errcode="M_TOO_LARGE")
+        return signed
+
+    async def _announce(self, txn: WriteTxn, event: StoredEvent) -> None:
+        payload = {"kind": "event", "room_id": event.room_id, "event_id": event.event_id,
+                   "stream_ordering": event.stream_ordering}
+        txn.announce(await self.channel_of(event.room_id, txn.conn), payload)
+        if event.type == "m.room.member":
+            # The target may not listen to the room yet (an invite): tell them directly.
+            txn.announce(user_channel(event.state_key or ""), payload)
+
+    async def channel_of(self, room_id: str, conn: Connection | None = None) -> str:
+        """``dm_<low>_<high>`` for a DM room, ``room_<id>`` otherwise (cached: it never changes)."""
+        channel = self._channels.get(room_id)
+        if channel is None:
+            pair = await self.dms.pair_of_room(room_id, conn)
+            channel = dm_channel(pair["user_low"], pair["user_high"]) if pair \
+                else room_channel(room_id)
+            if pair or await self.events.room_exists(conn or self.db, room_id):
+                self._channels[room_id] = channel
+        return channel

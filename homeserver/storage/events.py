@@ -1,0 +1,232 @@
+"""SQL for events: the timeline, state, memberships, rooms and transaction IDs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from homeserver.events.canonical import canonical_json
+from homeserver.storage.database import Connection, Database, Row
+
+EVENT_COLUMNS = "stream_ordering, event_id, pdu, redacted_by"
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as stored: its PDU (without event_id, as signed) and stream position."""
+
+    stream_ordering: int
+    event_id: str
+    pdu: dict[str, Any]
+    redacted_by: str | None = None
+
+    @property
+    def type(self) -> str:
+        return self.pdu["type"]
+
+    @property
+    def sender(self) -> str:
+        return self.pdu["sender"]
+
+    @property
+    def state_key(self) -> str | None:
+        return self.pdu.get("state_key")
+
+    @property
+    def room_id(self) -> str:
+        return self.pdu["room_id"]
+
+
+def _event(row: Row) -> StoredEvent:
+    return StoredEvent(
+        row["stream_ordering"], row["event_id"], json.loads(row["pdu"]), row["redacted_by"]
+    )
+
+
+class EventStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # rooms ---------------------------------------------------------------
+    async def insert_room(self, conn: Connection, room_id: str, version: str, creator: str,
+                          is_direct: bool, now_ms: int) -> None:
+        await conn.execute(
+            "INSERT INTO rooms (room_id, room_version, creator, is_direct, created_ts)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            room_id, version, creator, is_direct, now_ms,
+        )
+
+    async def room_exists(self, conn: Connection, room_id: str) -> bool:
+        return await conn.fetchrow("SELECT 1 FROM rooms WHERE room_id = $1", room_id) is not None
+
+    # events --------------------------------------------------------------
+    async def insert_event(self, conn: Connection, event: StoredEvent) -> None:
+        """Store the event and, for a state event, move the room's current state."""
+        pdu = event.pdu
+        await conn.execute(
+            "INSERT INTO events (stream_ordering, event_id, room_id, sender, type, state_key,"
+            " depth, origin_server_ts, pdu) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            event.stream_ordering, event.event_id, pdu["room_id"], pdu["sender"], pdu["type"],
+            pdu.get("state_key"), pdu["depth"], pdu["origin_server_ts"],
+            canonical_json(pdu).decode(),
+        )
+        if event.state_key is not None:
+            await self._set_current_state(conn, event)
+        if event.type == "m.room.member":
+            await self._set_membership(conn, event)
+
+    async def _set_current_state(self, conn: Connection, event: StoredEvent) -> None:
+        await conn.execute(
+            "INSERT INTO current_state (room_id, type, state_key, event_id) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (room_id, type, state_key) DO UPDATE SET event_id = excluded.event_id",
+            event.room_id, event.type, event.state_key, event.event_id,
+        )
+
+    async def _set_membership(self, conn: Connection, event: StoredEvent) -> None:
+        await conn.execute(
+            "INSERT INTO memberships (room_id, user_id, membership, event_id, stream_ordering)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room_id, user_id) DO UPDATE SET"
+            " membership = excluded.membership, event_id = excluded.event_id,"
+            " stream_ordering = excluded.stream_ordering, forgotten = FALSE",
+            event.room_id, event.state_key, event.pdu["content"]["membership"], event.event_id,
+            event.stream_ordering,
+        )
+
+    async def mark_redacted(self, conn: Connection, event_id: str, redaction_id: str) -> None:
+        await conn.execute(
+            "UPDATE events SET redacted_by = $2 WHERE event_id = $1 AND redacted_by IS NULL",
+            event_id, redaction_id,
+        )
+
+    async def latest_event(self, conn: Connection, room_id: str) -> Row | None:
+        return await conn.fetchrow(
+            "SELECT event_id, depth FROM events WHERE room_id = $1"
+            " ORDER BY stream_ordering DESC LIMIT 1",
+            room_id,
+        )
+
+    async def event(self, event_id: str, conn: Connection | None = None) -> StoredEvent | None:
+        row = await (conn or self.db).fetchrow(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1", event_id
+        )
+        return _event(row) if row else None
+
+    async def events_by_id(self, event_ids: Iterable[str]) -> dict[str, StoredEvent]:
+        ids = list(dict.fromkeys(event_ids))
+        if not ids:
+            return {}
+        marks = ", ".join(f"${i}" for i in range(1, len(ids) + 1))
+        rows = await self.db.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id IN ({marks})", *ids
+        )
+        found = [_event(r) for r in rows]
+        return {e.event_id: e for e in found}
+
+    async def room_events(self, room_id: str, *, after: int, upto: int, limit: int,
+                          newest_first: bool) -> list[StoredEvent]:
+        """Events with after < stream_ordering <= upto, newest or oldest first."""
+        order = "DESC" if newest_first else "ASC"
+        rows = await self.db.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = $1"
+            f" AND stream_ordering > $2 AND stream_ordering <= $3"
+            f" ORDER BY stream_ordering {order} LIMIT $4",
+            room_id, after, upto, limit,
+        )
+        return [_event(r) for r in rows]
+
+    async def state_events_between(self, room_id: str, after: int, upto: int) -> list[StoredEvent]:
+        rows = await self.db.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE room_id = $1 AND state_key IS NOT NULL"
+            f" AND stream_ordering > $2 AND stream_ordering <= $3 ORDER BY stream_ordering",
+            room_id, after, upto,
+        )
+        return [_event(r) for r in rows]
+
+    # state -----------------------------------------------------------------
+    async def current_state_ids(self, room_id: str, conn: Connection | None = None,
+                                types: Iterable[str] | None = None) -> dict[tuple[str, str], str]:
+        sql = "SELECT type, state_key, event_id FROM current_state WHERE room_id = $1"
+        args: list[Any] = [room_id]
+        if types is not None:
+            wanted = list(types)
+            sql += " AND type IN (" + ", ".join(f"${i + 2}" for i in range(len(wanted))) + ")"
+            args.extend(wanted)
+        rows = await (conn or self.db).fetch(sql, *args)
+        return {(r["type"], r["state_key"]): r["event_id"] for r in rows}
+
+    async def state_events(self, conn: Connection, room_id: str,
+                           keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredEvent]:
+        """The current state events for the given (type, state_key) keys."""
+        result: dict[tuple[str, str], StoredEvent] = {}
+        for event_type, state_key in keys:
+            row = await conn.fetchrow(
+                f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = (SELECT event_id FROM"
+                " current_state WHERE room_id = $1 AND type = $2 AND state_key = $3)",
+                room_id, event_type, state_key,
+            )
+            if row is not None:
+                result[(event_type, state_key)] = _event(row)
+        return result
+
+    async def current_state(self, room_id: str) -> list[StoredEvent]:
+        rows = await self.db.fetch(
+            "SELECT e.stream_ordering, e.event_id, e.pdu, e.redacted_by FROM current_state c"
+            " JOIN events e ON e.event_id = c.event_id WHERE c.room_id = $1"
+            " ORDER BY e.stream_ordering",
+            room_id,
+        )
+        return [_event(r) for r in rows]
+
+    # memberships -----------------------------------------------------------
+    async def membership(self, room_id: str, user_id: str,
+                         conn: Connection | None = None) -> Row | None:
+        return await (conn or self.db).fetchrow(
+            "SELECT membership, event_id, stream_ordering, forgotten FROM memberships"
+            " WHERE room_id = $1 AND user_id = $2",
+            room_id, user_id,
+        )
+
+    async def rooms_of_user(self, user_id: str, memberships: Iterable[str]) -> list[Row]:
+        wanted = list(memberships)
+        marks = ", ".join(f"${i + 2}" for i in range(len(wanted)))
+        return await self.db.fetch(
+            "SELECT room_id, membership, event_id, stream_ordering FROM memberships"
+            f" WHERE user_id = $1 AND membership IN ({marks}) AND NOT forgotten",
+            user_id, *wanted,
+        )
+
+    async def members(self, room_id: str, membership: str | None = None) -> list[str]:
+        if membership is None:
+            rows = await self.db.fetch(
+                "SELECT user_id FROM memberships WHERE room_id = $1", room_id
+            )
+        else:
+            rows = await self.db.fetch(
+                "SELECT user_id FROM memberships WHERE room_id = $1 AND membership = $2",
+                room_id, membership,
+            )
+        return [r["user_id"] for r in rows]
+
+    async def forget(self, room_id: str, user_id: str) -> None:
+        await self.db.execute(
+            "UPDATE memberships SET forgotten = TRUE WHERE room_id = $1 AND user_id = $2",
+            room_id, user_id,
+        )
+
+    # transaction IDs -------------------------------------------------------
+    async def event_for_txn(self, conn: Connection, user_id: str, device_id: str,
+                            txn_id: str) -> str | None:
+        return await conn.fetchval(
+            "SELECT event_id FROM txn_ids WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
+            user_id, device_id, txn_id,
+        )
+
+    async def record_txn(self, conn: Connection, user_id: str, device_id: str, txn_id: str,
+                         event_id: str, now_ms: int) -> None:
+        await conn.execute(
+            "INSERT INTO txn_ids (user_id, device_id, txn_id, event_id, created_ts)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            user_id, device_id, txn_id, event_id, now_ms,
+        )

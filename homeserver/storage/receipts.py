@@ -1,0 +1,49 @@
+"""SQL for read receipts and the unread counts they imply."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from homeserver.storage.database import Connection, Database, Row
+
+COUNTED_TYPES = ("m.room.message", "m.room.encrypted")
+
+
+class ReceiptStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def put(self, conn: Connection, room_id: str, user_id: str, receipt_type: str,
+                  event_id: str, event_ordering: int, ts: int, ordering: int) -> bool:
+        """Move the receipt forward; a receipt for an older event is ignored."""
+        changed = await conn.execute(
+            "INSERT INTO receipts (room_id, user_id, receipt_type, event_id, event_ordering, ts,"
+            " stream_ordering) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (room_id, user_id, receipt_type) DO UPDATE SET"
+            " event_id = excluded.event_id, event_ordering = excluded.event_ordering,"
+            " ts = excluded.ts, stream_ordering = excluded.stream_ordering"
+            " WHERE receipts.event_ordering < excluded.event_ordering",
+            room_id, user_id, receipt_type, event_id, event_ordering, ts, ordering,
+        )
+        return changed == 1
+
+    async def changed_in_rooms(self, room_ids: Iterable[str], after: int, upto: int) -> list[Row]:
+        ids = list(room_ids)
+        if not ids:
+            return []
+        marks = ", ".join(f"${i + 3}" for i in range(len(ids)))
+        return await self.db.fetch(
+            "SELECT room_id, user_id, receipt_type, event_id, ts FROM receipts"
+            f" WHERE stream_ordering > $1 AND stream_ordering <= $2 AND room_id IN ({marks})",
+            after, upto, *ids,
+        )
+
+    async def unread_count(self, room_id: str, user_id: str) -> int:
+        """Messages from others after the user's read receipt (public or private)."""
+        return await self.db.fetchval(
+            "SELECT COUNT(*) FROM events WHERE room_id = $1 AND sender != $2"
+            " AND type IN ($3, $4) AND stream_ordering > COALESCE("
+            "  (SELECT MAX(event_ordering) FROM receipts WHERE room_id = $1 AND user_id = $2"
+            "   AND receipt_type IN ('m.read', 'm.read.private')), 0)",
+            room_id, user_id, *COUNTED_TYPES,
+        )

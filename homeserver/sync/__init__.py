@@ -1,0 +1,1 @@
+"""/sync: tokens, filters and assembling what changed for one user."""
