@@ -40,6 +40,7 @@ async def sync(request: web.Request) -> web.Response:
         raise InvalidParam("full_state must be true or false")
     sync_request = SyncRequest(
         user_id=who.user_id,
+        device_id=who.device_id,
         since=parse_token(since) if since else None,
         sync_filter=await _filter(request, who.user_id),
         full_state=full_state == "true",

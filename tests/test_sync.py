@@ -42,6 +42,8 @@ async def test_incremental_sync_has_only_news(api: Api) -> None:
     assert quiet not in news["rooms"]["join"]
     events = news["rooms"]["join"][room]["timeline"]["events"]
     assert [e["content"]["body"] for e in events] == ["news"]
+    # The sending device sees its transaction ID, to match its local echo.
+    assert "transaction_id" in events[0]["unsigned"]
     assert news["rooms"]["join"][room]["timeline"]["limited"] is False
 
 

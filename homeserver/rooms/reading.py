@@ -38,14 +38,27 @@ class RoomReader:
         if row is None or row["membership"] != "join":
             raise Forbidden(NOT_MEMBER)
 
-    async def format(self, events: Iterable[StoredEvent],
-                     with_room_id: bool = True) -> list[dict[str, Any]]:
-        """Client events, each redacted one with the redaction that did it."""
+    async def format(self, events: Iterable[StoredEvent], with_room_id: bool = True,
+                     viewer: tuple[str, str] | None = None) -> list[dict[str, Any]]:
+        """Client events, each redacted one with the redaction that did it.
+
+        With ``viewer`` (user, device), events that device sent carry their
+        ``unsigned.transaction_id``, which clients use to match their local echo.
+        """
         events = list(events)
         redactions = await self.events.events_by_id(e.redacted_by for e in events if e.redacted_by)
+        txn_ids: dict[str, str] = {}
+        if viewer is not None:
+            own = [e.event_id for e in events if e.sender == viewer[0]]
+            txn_ids = await self.events.txn_ids_of(viewer[0], viewer[1], own)
         now = self.clock.time_ms()
-        return [client_event(e, now, redactions.get(e.redacted_by or ""), with_room_id)
-                for e in events]
+        formatted = []
+        for event in events:
+            out = client_event(event, now, redactions.get(event.redacted_by or ""), with_room_id)
+            if event.event_id in txn_ids:
+                out["unsigned"]["transaction_id"] = txn_ids[event.event_id]
+            formatted.append(out)
+        return formatted
 
     async def state(self, user_id: str, room_id: str) -> list[dict[str, Any]]:
         await self.require_joined(room_id, user_id)

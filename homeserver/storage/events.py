@@ -223,6 +223,20 @@ class EventStore:
             user_id, device_id, txn_id,
         )
 
+    async def txn_ids_of(self, user_id: str, device_id: str,
+                         event_ids: Iterable[str]) -> dict[str, str]:
+        """event_id -> txn_id for the events this device sent with a transaction ID."""
+        ids = list(event_ids)
+        if not ids:
+            return {}
+        marks = ", ".join(f"${i + 3}" for i in range(len(ids)))
+        rows = await self.db.fetch(
+            "SELECT event_id, txn_id FROM txn_ids WHERE user_id = $1 AND device_id = $2"
+            f" AND event_id IN ({marks})",
+            user_id, device_id, *ids,
+        )
+        return {r["event_id"]: r["txn_id"] for r in rows}
+
     async def record_txn(self, conn: Connection, user_id: str, device_id: str, txn_id: str,
                          event_id: str, now_ms: int) -> None:
         await conn.execute(

@@ -58,6 +58,7 @@ class SyncResult:
 @dataclass(frozen=True)
 class SyncRequest:
     user_id: str
+    device_id: str
     since: int | None
     sync_filter: SyncFilter
     full_state: bool = False
@@ -146,7 +147,9 @@ class SyncService:
         state = await self._state(room_id, since, timeline, limited, request)
         return {
             "timeline": {
-                "events": await self.reader.format(timeline, with_room_id=False),
+                "events": await self.reader.format(
+                    timeline, with_room_id=False, viewer=(request.user_id, request.device_id)
+                ),
                 "limited": limited,
                 "prev_batch": make_token(
                     (timeline[0].stream_ordering - 1) if timeline else upto
@@ -201,7 +204,9 @@ class SyncService:
         timeline, limited = await self._timeline(room_id, since, left_at, limit, request)
         return {
             "timeline": {
-                "events": await self.reader.format(timeline, with_room_id=False),
+                "events": await self.reader.format(
+                    timeline, with_room_id=False, viewer=(request.user_id, request.device_id)
+                ),
                 "limited": limited,
                 "prev_batch": make_token(
                     (timeline[0].stream_ordering - 1) if timeline else left_at
