@@ -146,15 +146,7 @@ class SyncService:
             return None
         state = await self._state(room_id, since, timeline, limited, request)
         return {
-            "timeline": {
-                "events": await self.reader.format(
-                    timeline, with_room_id=False, viewer=(request.user_id, request.device_id)
-                ),
-                "limited": limited,
-                "prev_batch": make_token(
-                    (timeline[0].stream_ordering - 1) if timeline else upto
-                ),
-            },
+            "timeline": await self._timeline_section(request, timeline, limited, upto),
             "state": {"events": await self.reader.format(state, with_room_id=False)},
             "ephemeral": {"events": _receipt_events(receipts, request.user_id)},
             "account_data": {"events": account_data},
@@ -173,6 +165,17 @@ class SyncService:
         limited = len(newest) > limit
         kept = [e for e in reversed(newest[:limit]) if timeline_filter.matches(e.pdu)]
         return kept, limited
+
+    async def _timeline_section(self, request: SyncRequest, timeline: list[StoredEvent],
+                                limited: bool, position: int) -> dict[str, Any]:
+        first = timeline[0].stream_ordering - 1 if timeline else position
+        return {
+            "events": await self.reader.format(
+                timeline, with_room_id=False, viewer=(request.user_id, request.device_id)
+            ),
+            "limited": limited,
+            "prev_batch": make_token(first),
+        }
 
     async def _state(self, room_id: str, since: int | None, timeline: list[StoredEvent],
                      limited: bool, request: SyncRequest) -> list[StoredEvent]:
@@ -203,15 +206,7 @@ class SyncService:
         limit = request.sync_filter.timeline_limit
         timeline, limited = await self._timeline(room_id, since, left_at, limit, request)
         return {
-            "timeline": {
-                "events": await self.reader.format(
-                    timeline, with_room_id=False, viewer=(request.user_id, request.device_id)
-                ),
-                "limited": limited,
-                "prev_batch": make_token(
-                    (timeline[0].stream_ordering - 1) if timeline else left_at
-                ),
-            },
+            "timeline": await self._timeline_section(request, timeline, limited, left_at),
             "state": {"events": []},
             "account_data": {"events": []},
         }
