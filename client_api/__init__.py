@@ -13,6 +13,7 @@ from client_api import (
     room_events,
     rooms,
     sync,
+    typing,
     user_data,
 )
 
@@ -20,7 +21,7 @@ V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"
 ROUTE_TABLES = [
     discovery.routes, register.routes, login.routes, account.routes, rooms.routes,
-    room_events.routes, user_data.routes, sync.routes, dms.routes,
+    room_events.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
 ]
 
 

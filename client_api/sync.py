@@ -10,7 +10,7 @@ from client_api.http import hs, json_response, query_int, requester
 from homeserver.errors import InvalidParam
 from homeserver.sync.filters import SyncFilter, parse_filter
 from homeserver.sync.service import SyncRequest
-from homeserver.sync.tokens import parse_token
+from homeserver.sync.tokens import parse_token, parse_typing_serial
 
 routes = web.RouteTableDef()
 PRESENCE_STATES = {"online", "offline", "unavailable"}
@@ -42,6 +42,7 @@ async def sync(request: web.Request) -> web.Response:
         user_id=who.user_id,
         device_id=who.device_id,
         since=parse_token(since) if since else None,
+        typing_since=parse_typing_serial(since) if since else None,
         sync_filter=await _filter(request, who.user_id),
         full_state=full_state == "true",
         timeout_ms=query_int(request, "timeout", 0, 0, 2**31),

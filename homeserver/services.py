@@ -29,6 +29,7 @@ from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.user_data import UserDataStore
 from homeserver.sync.service import SyncService
+from homeserver.typing import TypingService
 from homeserver.user_data import UserDataService
 
 SIGNING_KEY_FILE = "signing.key"
@@ -48,12 +49,14 @@ class Homeserver:
     dms: DmService
     user_data: UserDataService
     sync: SyncService
+    typing: TypingService
 
     @property
     def server_name(self) -> str:
         return self.config.server_name
 
     async def close(self) -> None:
+        self.typing.close()
         await self.notifier.close()
         await self.db.close()
 
@@ -84,6 +87,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
     rooms = RoomService(writer, event_store, dm_store, account_store, name, clock)
     reader = RoomReader(event_store, clock)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writer, clock)
+    typing = TypingService(event_store, writer, notifier, clock)
     return Homeserver(
         config=config,
         clock=clock,
@@ -98,5 +102,6 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
                       clock),
         user_data=user_data,
         sync=SyncService(event_store, receipt_store, user_data_store, reader, writer, notifier,
-                         clock),
+                         typing, clock),
+        typing=typing,
     )

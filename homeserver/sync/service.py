@@ -25,6 +25,7 @@ from homeserver.storage.stream import current_position
 from homeserver.storage.user_data import GLOBAL, UserDataStore
 from homeserver.sync.filters import SyncFilter
 from homeserver.sync.tokens import make_token
+from homeserver.typing import TypingService
 
 INVITE_STATE_TYPES = [
     "m.room.create", "m.room.join_rules", "m.room.name", "m.room.avatar",
@@ -36,6 +37,7 @@ MAX_SYNC_TIMEOUT_MS = 300_000
 @dataclass
 class SyncResult:
     position: int
+    typing_serial: int
     rooms: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {"join": {}, "invite": {}, "leave": {}}
     )
@@ -48,7 +50,7 @@ class SyncResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "next_batch": make_token(self.position),
+            "next_batch": make_token(self.position, self.typing_serial),
             "rooms": self.rooms,
             "account_data": {"events": self.account_data},
             "presence": {"events": self.presence},
@@ -63,18 +65,20 @@ class SyncRequest:
     sync_filter: SyncFilter
     full_state: bool = False
     timeout_ms: int = 0
+    typing_since: int | None = None
 
 
 class SyncService:
     def __init__(self, events: EventStore, receipts: ReceiptStore, user_data: UserDataStore,
                  reader: RoomReader, writer: EventWriter, notifier: Notifier,
-                 clock: Clock) -> None:
+                 typing: TypingService, clock: Clock) -> None:
         self.events = events
         self.receipts = receipts
         self.user_data = user_data
         self.reader = reader
         self.writer = writer
         self.notifier = notifier
+        self.typing = typing
         self.clock = clock
 
     async def sync(self, request: SyncRequest) -> SyncResult:
@@ -98,8 +102,9 @@ class SyncService:
         return result
 
     async def build(self, request: SyncRequest) -> SyncResult:
+        typing_serial = self.typing.serial  # read first: a later change is sent next time
         upto = await current_position(self.events.db)
-        result = SyncResult(upto)
+        result = SyncResult(upto, typing_serial)
         since = request.since
         room_filter = request.sync_filter.room
         account_data: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -142,13 +147,19 @@ class SyncService:
         limit = request.sync_filter.timeline_limit
         timeline, limited = await self._timeline(room_id, since, upto, limit, request)
         receipts = await self.receipts.changed_in_rooms([room_id], since or 0, upto)
-        if since is not None and not (timeline or receipts or account_data):
+        typing_seen = request.typing_since if since is not None else None
+        typing_changed = self.typing.changed_since(room_id, typing_seen)
+        if since is not None and not (timeline or receipts or account_data or typing_changed):
             return None
+        ephemeral = _receipt_events(receipts, request.user_id)
+        if typing_changed:
+            ephemeral.append({"type": "m.typing",
+                              "content": {"user_ids": self.typing.typing_in(room_id)}})
         state = await self._state(room_id, since, timeline, limited, request)
         return {
             "timeline": await self._timeline_section(request, timeline, limited, upto),
             "state": {"events": await self.reader.format(state, with_room_id=False)},
-            "ephemeral": {"events": _receipt_events(receipts, request.user_id)},
+            "ephemeral": {"events": ephemeral},
             "account_data": {"events": account_data},
             "unread_notifications": {
                 "notification_count": await self.receipts.unread_count(room_id, request.user_id),

@@ -1,0 +1,100 @@
+"""Typing over HTTP and /sync: members only, relayed at once, expired by the injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from homeserver.clock import FakeClock
+from homeserver.services import Homeserver
+from tests.conftest import Account, Api, register
+
+V3 = "/_matrix/client/v3"
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the server's timer tasks run after the fake clock moved (bounded, no fixed sleep)."""
+    for _ in range(200):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition never became true")
+
+
+def typing_in(sync: dict, room: str) -> list[str] | None:
+    joined = sync["rooms"]["join"].get(room)
+    if joined is None:
+        return None
+    for event in joined["ephemeral"]["events"]:
+        if event["type"] == "m.typing":
+            return event["content"]["user_ids"]
+    return None
+
+
+async def type_(api: Api, who: Account, room: str, typing: bool, timeout: int = 30_000,
+                status: int = 200, user: str | None = None) -> dict:
+    return await api.call("PUT", f"{V3}/rooms/{room}/typing/{user or who.user_id}", who,
+                          {"typing": typing, "timeout": timeout}, status=status)
+
+
+async def pair_room(api: Api) -> tuple[Account, Account, str]:
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    room = await api.create_room(alice, invite=[bob.user_id])
+    await api.join(bob, room)
+    return alice, bob, room
+
+
+async def test_typing_shows_then_expires_on_time(api: Api, homeserver: Homeserver,
+                                                 clock: FakeClock) -> None:
+    alice, bob, room = await pair_room(api)
+    await type_(api, alice, room, True, timeout=30_000)
+    first = await api.sync(bob)
+    assert typing_in(first, room) == [alice.user_id]
+    clock.advance(29.5)
+    await asyncio.sleep(0.02)
+    assert homeserver.typing.typing_in(room) == [alice.user_id]
+    quiet = await api.sync(bob, first["next_batch"])
+    assert typing_in(quiet, room) is None  # nothing changed, nothing sent
+    clock.advance(0.5)
+    await until(lambda: homeserver.typing.typing_in(room) == [])
+    expired = await api.sync(bob, first["next_batch"])
+    assert typing_in(expired, room) == []
+
+
+async def test_stop_and_capped_timeout(api: Api, homeserver: Homeserver,
+                                       clock: FakeClock) -> None:
+    alice, _bob, room = await pair_room(api)
+    await type_(api, alice, room, True)
+    await type_(api, alice, room, False)
+    assert homeserver.typing.typing_in(room) == []
+    await type_(api, alice, room, True, timeout=10**9)
+    clock.advance(119)
+    await asyncio.sleep(0.02)
+    assert homeserver.typing.typing_in(room) == [alice.user_id]
+    clock.advance(1)
+    await until(lambda: homeserver.typing.typing_in(room) == [])
+
+
+async def test_long_poll_wakes_on_typing(api: Api) -> None:
+    alice, bob, room = await pair_room(api)
+    token = (await api.sync(bob))["next_batch"]
+    waiting = asyncio.create_task(api.sync(bob, token, timeout="60000"))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await type_(api, alice, room, True)
+    woke = await asyncio.wait_for(waiting, 5)
+    assert typing_in(woke, room) == [alice.user_id]
+
+
+async def test_only_members_type_and_see_typing(api: Api) -> None:
+    alice, bob, room = await pair_room(api)
+    eve = await register(api.client, "eve")
+    data = await type_(api, eve, room, True, status=403)
+    assert data["errcode"] == "M_FORBIDDEN"
+    await type_(api, alice, room, True, user=bob.user_id, status=403)
+    await type_(api, alice, room, True)
+    assert typing_in(await api.sync(eve), room) is None
+    bad = await api.call("PUT", f"{V3}/rooms/{room}/typing/{alice.user_id}", alice,
+                         {"typing": "yes"}, status=400)
+    assert bad["errcode"] == "M_BAD_JSON"
