@@ -35,7 +35,7 @@ class CreateRoomBody:
     preset: str | None = optional(None, choices=set(PRESETS))
     is_direct: bool = False
     power_level_content_override: dict[str, Any] | None = None
-    room_alias_name: str | None = None
+    room_alias_name: str | None = None  # accepted; aliases are not served yet
     creation_content: dict[str, Any] | None = None
 
 
@@ -62,6 +62,7 @@ async def create_room(request: web.Request) -> web.Response:
                        for s in body.initial_state],
         power_level_content_override=body.power_level_content_override,
         is_direct=body.is_direct,
+        creation_content=body.creation_content or {},
     )
     room_id = await server.rooms.create_room(who.user_id, spec)
     return json_response({"room_id": room_id})

@@ -13,12 +13,15 @@ V3 = "/_matrix/client/v3"
 async def test_create_room_with_name_topic_and_state(api: Api) -> None:
     alice = await register(api.client, "alice")
     room = await api.create_room(alice, name="Plans", topic="Q3", preset="public_chat",
-                                 initial_state=[{"type": "m.custom", "content": {"a": 1}}])
+                                 initial_state=[{"type": "m.custom", "content": {"a": 1}}],
+                                 creation_content={"m.federate": False, "creator": "@x:y"})
     assert room.startswith("!") and room.endswith(":test.local")
     state = await api.call("GET", f"{V3}/rooms/{room}/state", alice)
     types = [e["type"] for e in state]
     assert types[:3] == ["m.room.create", "m.room.member", "m.room.power_levels"]
     assert {"m.room.join_rules", "m.room.name", "m.room.topic", "m.custom"} <= set(types)
+    create = await api.call("GET", f"{V3}/rooms/{room}/state/m.room.create", alice)
+    assert create == {"m.federate": False, "creator": alice.user_id, "room_version": "10"}
     name = await api.call("GET", f"{V3}/rooms/{room}/state/m.room.name", alice)
     assert name == {"name": "Plans"}
     rules = await api.call("GET", f"{V3}/rooms/{room}/state/m.room.join_rules/", alice)

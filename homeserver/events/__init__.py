@@ -1,0 +1,1 @@
+"""Events as data: canonical JSON, keys, signing, hashing, redaction, auth rules, format."""

@@ -29,6 +29,7 @@ class RoomSpec:
     initial_state: list[dict[str, Any]] = field(default_factory=list)
     power_level_content_override: dict[str, Any] | None = None
     is_direct: bool = False
+    creation_content: dict[str, Any] = field(default_factory=dict)
 
 
 class RoomService:
@@ -59,7 +60,8 @@ class RoomService:
                                       self.clock.time_ms())
         append = self.writer.append
         await append(txn, room_id, creator, "m.room.create",
-                     {"creator": creator, "room_version": ROOM_VERSION}, "")
+                     {**spec.creation_content, "creator": creator, "room_version": ROOM_VERSION},
+                     "")
         await self.set_membership(txn, room_id, creator, creator, "join")
         await append(txn, room_id, creator, "m.room.power_levels", presets.power_levels(
             creator, spec.preset, spec.invite, spec.power_level_content_override), "")
