@@ -51,6 +51,10 @@ class Subscription:
         self._queue: asyncio.Queue[Message] = asyncio.Queue(MAX_QUEUED)
         self.overflowed = False
 
+    async def ready(self) -> None:
+        """Wait until messages published from now on are sure to arrive."""
+        await self._notifier.confirm(self)
+
     def deliver(self, message: Message) -> None:
         try:
             self._queue.put_nowait(message)
@@ -83,6 +87,10 @@ class Notifier(ABC):
     @abstractmethod
     def unsubscribe(self, subscription: Subscription) -> None: ...
 
+    async def confirm(self, subscription: Subscription) -> None:
+        """In-process delivery is immediate; a broker waits for its subscribe to land."""
+        return None
+
     async def close(self) -> None:
         return None
 
@@ -98,7 +106,9 @@ class LocalNotifier(Notifier):
             subscription.deliver((channel, payload))
 
     def subscribe(self, channels: Iterable[str]) -> Subscription:
-        subscription = Subscription(self, channels)
+        return self.add(Subscription(self, channels))
+
+    def add(self, subscription: Subscription) -> Subscription:
         for channel in subscription.channels:
             self._subscribers[channel].add(subscription)
         return subscription

@@ -18,6 +18,7 @@ from homeserver.dms import DmService
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.ratelimit import RateLimiter
+from homeserver.redis_notifier import RedisNotifier
 from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.service import RoomService
 from homeserver.rooms.writer import EventWriter
@@ -74,7 +75,17 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
     except BaseException:
         await db.close()
         raise
-    return wire(config, clock, db, key, LocalNotifier())
+    notifier: Notifier = LocalNotifier()
+    if config.redis:
+        redis_notifier = RedisNotifier(config.redis)
+        try:
+            await redis_notifier.start()
+        except BaseException:
+            await redis_notifier.close()
+            await db.close()
+            raise
+        notifier = redis_notifier
+    return wire(config, clock, db, key, notifier)
 
 
 def wire(config: Config, clock: Clock, db: Database, key: SigningKey,

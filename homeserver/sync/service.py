@@ -93,6 +93,7 @@ class SyncService:
         deadline = loop.time() + timeout
         # Subscribe before reading, so nothing written in between is missed.
         with self.notifier.subscribe(channels) as subscription:
+            await subscription.ready()
             result = await self.build(request)
             while result.empty:
                 remaining = deadline - loop.time()
