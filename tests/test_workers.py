@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import socket
+import subprocess
 from typing import Any
+
+import pytest
 
 from homeserver.app import create_app
 from homeserver.clock import FakeClock
 from homeserver.services import build_homeserver
-from tests.conftest import REDIS_HOST, REDIS_PORT, Api, make_config, register, require_service
+from tests.conftest import (
+    REDIS_HOST,
+    REDIS_PORT,
+    Api,
+    make_config,
+    reachable,
+    register,
+    require_service,
+)
 
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 
@@ -37,3 +51,82 @@ async def test_message_on_one_worker_wakes_sync_on_another(
     woke = await asyncio.wait_for(waiting, 5)
     events = woke["rooms"]["join"][room]["timeline"]["events"]
     assert [e["content"]["body"] for e in events] == ["across workers"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def start_redis(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    for _ in range(200):
+        if reachable("127.0.0.1", port):
+            return proc
+        await asyncio.sleep(0.02)
+    proc.kill()
+    raise AssertionError("private redis-server did not start")
+
+
+async def test_delivery_resumes_after_redis_restarts(
+    tmp_path: Any, postgres_url: str, aiohttp_client: Any
+) -> None:
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not installed; this test starts a private one"
+        pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+    port = free_port()
+    redis = await start_redis(port)
+    try:
+        url = f"redis://127.0.0.1:{port}/0"
+        workers = []
+        for name in ("one", "two"):
+            config = make_config(tmp_path / name, postgres_url, redis=url)
+            app = create_app(await build_homeserver(config, FakeClock()))
+            workers.append(Api(await aiohttp_client(app)))
+        one, two = workers
+        alice = await register(one.client, "alice")
+        bob = await register(two.client, "bob")
+        room = (await one.call("POST", f"/_matrix/client/unstable/dm/{bob.user_id}", alice))[
+            "room_id"]
+        await two.join(bob, room)
+        token = (await two.sync(bob))["next_batch"]
+
+        redis.kill()
+        redis.wait()
+        await one.send(alice, room, "while redis was down")  # still stored, still 200
+        redis = await start_redis(port)
+
+        # The waiter on worker two either is woken by the resync or finds the
+        # message at once; either way it gets both messages, once, in order.
+        waiting = asyncio.create_task(two.sync(bob, token, timeout="60000"))
+        await one.send(alice, room, "after the restart")
+        bodies: list[str] = []
+        for _ in range(2):
+            woke = await asyncio.wait_for(waiting, 10)
+            joined = woke["rooms"]["join"].get(room, {"timeline": {"events": []}})
+            bodies += [e["content"]["body"] for e in joined["timeline"]["events"]]
+            if len(bodies) >= 2:
+                break
+            waiting = asyncio.create_task(two.sync(bob, woke["next_batch"], timeout="60000"))
+        assert bodies == ["while redis was down", "after the restart"]
+
+        # And live delivery through Redis works again.
+        token = woke["next_batch"]
+        for _ in range(100):
+            waiting = asyncio.create_task(two.sync(bob, token, timeout="60000"))
+            await asyncio.sleep(0.05)
+            if not waiting.done():
+                break
+            token = (await waiting)["next_batch"]
+        await one.send(alice, room, "live again")
+        woke = await asyncio.wait_for(waiting, 5)
+        assert [e["content"]["body"] for e in
+                woke["rooms"]["join"][room]["timeline"]["events"]] == ["live again"]
+    finally:
+        redis.kill()
+        redis.wait()
