@@ -9,6 +9,7 @@ from client_api import (
     discovery,
     dms,
     login,
+    presence,
     register,
     room_events,
     rooms,
@@ -22,6 +23,7 @@ R0 = "/_matrix/client/r0/"
 ROUTE_TABLES = [
     discovery.routes, register.routes, login.routes, account.routes, rooms.routes,
     room_events.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
+    presence.routes,
 ]
 
 

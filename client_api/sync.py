@@ -10,7 +10,7 @@ from client_api.http import hs, json_response, query_int, requester
 from homeserver.errors import InvalidParam
 from homeserver.sync.filters import SyncFilter, parse_filter
 from homeserver.sync.service import SyncRequest
-from homeserver.sync.tokens import parse_token, parse_typing_serial
+from homeserver.sync.tokens import parse_serial, parse_token
 
 routes = web.RouteTableDef()
 PRESENCE_STATES = {"online", "offline", "unavailable"}
@@ -33,7 +33,8 @@ async def _filter(request: web.Request, user_id: str) -> SyncFilter:
 async def sync(request: web.Request) -> web.Response:
     who = await requester(request)
     since = request.query.get("since")
-    if request.query.get("set_presence", "online") not in PRESENCE_STATES:
+    set_presence = request.query.get("set_presence", "online")
+    if set_presence not in PRESENCE_STATES:
         raise InvalidParam("set_presence must be online, offline or unavailable")
     full_state = request.query.get("full_state", "false")
     if full_state not in ("true", "false"):
@@ -42,7 +43,9 @@ async def sync(request: web.Request) -> web.Response:
         user_id=who.user_id,
         device_id=who.device_id,
         since=parse_token(since) if since else None,
-        typing_since=parse_typing_serial(since) if since else None,
+        typing_since=parse_serial(since, 0) if since else None,
+        presence_since=parse_serial(since, 1) if since else None,
+        set_presence=set_presence,
         sync_filter=await _filter(request, who.user_id),
         full_state=full_state == "true",
         timeout_ms=query_int(request, "timeout", 0, 0, 2**31),

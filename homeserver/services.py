@@ -17,6 +17,7 @@ from homeserver.config import Config
 from homeserver.dms import DmService
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.notifier import LocalNotifier, Notifier
+from homeserver.presence import PresenceService
 from homeserver.ratelimit import RateLimiter
 from homeserver.redis_notifier import RedisNotifier
 from homeserver.rooms.reading import RoomReader
@@ -51,6 +52,7 @@ class Homeserver:
     user_data: UserDataService
     sync: SyncService
     typing: TypingService
+    presence: PresenceService
 
     @property
     def server_name(self) -> str:
@@ -99,6 +101,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
     reader = RoomReader(event_store, clock)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writer, clock)
     typing = TypingService(event_store, writer, notifier, clock)
+    presence = PresenceService(event_store, account_store, writer, notifier, clock)
     return Homeserver(
         config=config,
         clock=clock,
@@ -113,6 +116,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
                       clock),
         user_data=user_data,
         sync=SyncService(event_store, receipt_store, user_data_store, reader, writer, notifier,
-                         typing, clock),
+                         typing, presence, clock),
         typing=typing,
+        presence=presence,
     )

@@ -209,6 +209,25 @@ class EventStore:
             )
         return [r["user_id"] for r in rows]
 
+    async def share_a_room(self, user_a: str, user_b: str) -> bool:
+        row = await self.db.fetchrow(
+            "SELECT 1 FROM memberships a JOIN memberships b ON a.room_id = b.room_id"
+            " WHERE a.user_id = $1 AND b.user_id = $2"
+            " AND a.membership = 'join' AND b.membership = 'join' LIMIT 1",
+            user_a, user_b,
+        )
+        return row is not None
+
+    async def co_members(self, user_id: str) -> set[str]:
+        """Everyone joined to a room this user is joined to (themselves included)."""
+        rows = await self.db.fetch(
+            "SELECT DISTINCT b.user_id FROM memberships a JOIN memberships b"
+            " ON a.room_id = b.room_id WHERE a.user_id = $1"
+            " AND a.membership = 'join' AND b.membership = 'join'",
+            user_id,
+        )
+        return {r["user_id"] for r in rows}
+
     async def forget(self, room_id: str, user_id: str) -> None:
         await self.db.execute(
             "UPDATE memberships SET forgotten = TRUE WHERE room_id = $1 AND user_id = $2",

@@ -17,6 +17,7 @@ from typing import Any
 from homeserver.clock import Clock
 from homeserver.events.format import stripped_state
 from homeserver.notifier import Notifier, user_channel
+from homeserver.presence import PresenceService
 from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage.events import EventStore, StoredEvent
@@ -38,6 +39,7 @@ MAX_SYNC_TIMEOUT_MS = 300_000
 class SyncResult:
     position: int
     typing_serial: int
+    presence_serial: int
     rooms: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {"join": {}, "invite": {}, "leave": {}}
     )
@@ -50,7 +52,7 @@ class SyncResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "next_batch": make_token(self.position, self.typing_serial),
+            "next_batch": make_token(self.position, self.typing_serial, self.presence_serial),
             "rooms": self.rooms,
             "account_data": {"events": self.account_data},
             "presence": {"events": self.presence},
@@ -66,12 +68,14 @@ class SyncRequest:
     full_state: bool = False
     timeout_ms: int = 0
     typing_since: int | None = None
+    presence_since: int | None = None
+    set_presence: str = "online"
 
 
 class SyncService:
     def __init__(self, events: EventStore, receipts: ReceiptStore, user_data: UserDataStore,
                  reader: RoomReader, writer: EventWriter, notifier: Notifier,
-                 typing: TypingService, clock: Clock) -> None:
+                 typing: TypingService, presence: PresenceService, clock: Clock) -> None:
         self.events = events
         self.receipts = receipts
         self.user_data = user_data
@@ -79,10 +83,15 @@ class SyncService:
         self.writer = writer
         self.notifier = notifier
         self.typing = typing
+        self.presence = presence
         self.clock = clock
 
     async def sync(self, request: SyncRequest) -> SyncResult:
         """Answer at once if anything changed, else wait for the notifier (up to timeout)."""
+        if request.set_presence == "online":
+            await self.presence.touch(request.user_id)
+        elif request.set_presence == "unavailable":
+            await self.presence.set_presence(request.user_id, "unavailable")
         if request.since is None or request.timeout_ms <= 0:
             return await self.build(request)
         rooms = await self.events.rooms_of_user(request.user_id, ["join", "invite"])
@@ -103,9 +112,10 @@ class SyncService:
         return result
 
     async def build(self, request: SyncRequest) -> SyncResult:
-        typing_serial = self.typing.serial  # read first: a later change is sent next time
+        # Serials are read first: a change after this point is sent next time.
+        typing_serial, presence_serial = self.typing.serial, self.presence.serial
         upto = await current_position(self.events.db)
-        result = SyncResult(upto, typing_serial)
+        result = SyncResult(upto, typing_serial, presence_serial)
         since = request.since
         room_filter = request.sync_filter.room
         account_data: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -118,7 +128,18 @@ class SyncService:
             if room_filter.allows_room(row["room_id"]):
                 await self._add_room(request, result, row, account_data.get(row["room_id"], []))
         result.account_data = account_data.get(GLOBAL, [])
+        result.presence = await self._presence(request)
         return result
+
+    async def _presence(self, request: SyncRequest) -> list[dict[str, Any]]:
+        """Presence of people who share a room with the user, changed since their token."""
+        seen = request.presence_since if request.since is not None else None
+        changed = self.presence.changed_since(seen)
+        if not changed:
+            return []
+        visible = await self.events.co_members(request.user_id)
+        return [{"type": "m.presence", "sender": user, "content": self.presence.content(user)}
+                for user in changed if user in visible]
 
     async def _add_room(self, request: SyncRequest, result: SyncResult, row: Any,
                         account_data: list[dict[str, Any]]) -> None:

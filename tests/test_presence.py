@@ -1,0 +1,71 @@
+"""Presence over HTTP and /sync: only for people who share a room, idle by the injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+from homeserver.clock import FakeClock
+from tests.conftest import Account, Api, register
+
+V3 = "/_matrix/client/v3"
+
+
+def presence_of(sync: dict, user_id: str) -> dict | None:
+    for event in sync["presence"]["events"]:
+        if event["sender"] == user_id:
+            return event["content"]
+    return None
+
+
+async def trio(api: Api) -> tuple[Account, Account, Account]:
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    eve = await register(api.client, "eve")
+    room = await api.create_room(alice, invite=[bob.user_id])
+    await api.join(bob, room)
+    await api.create_room(eve)
+    return alice, bob, eve
+
+
+async def test_status_visible_only_to_people_sharing_a_room(api: Api) -> None:
+    alice, bob, eve = await trio(api)
+    url = f"{V3}/presence/{alice.user_id}/status"
+    await api.call("PUT", url, alice, {"presence": "online", "status_msg": "at lunch"})
+    seen = await api.call("GET", url, bob)
+    assert (seen["presence"], seen["status_msg"], seen["currently_active"]) == (
+        "online", "at lunch", True)
+    assert (await api.call("GET", url, eve, status=403))["errcode"] == "M_FORBIDDEN"
+    await api.call("PUT", url, bob, {"presence": "online"}, status=403)
+    await api.call("GET", f"{V3}/presence/@ghost:test.local/status", bob, status=404)
+    bad = await api.call("PUT", url, alice, {"presence": "busy"}, status=400)
+    assert bad["errcode"] == "M_BAD_JSON"
+    assert presence_of(await api.sync(bob), alice.user_id)["presence"] == "online"
+    assert presence_of(await api.sync(eve), alice.user_id) is None
+
+
+async def test_sync_marks_online_and_idle_turns_unavailable(api: Api, clock: FakeClock) -> None:
+    alice, bob, _ = await trio(api)
+    await api.sync(alice)  # set_presence defaults to online
+    url = f"{V3}/presence/{alice.user_id}/status"
+    assert (await api.call("GET", url, bob))["presence"] == "online"
+    clock.advance(5 * 60 + 1)
+    idle = await api.call("GET", url, bob)
+    assert idle["presence"] == "unavailable" and idle["last_active_ago"] >= 300_000
+    await api.sync(alice, set_presence="offline")  # a background sync does not mark active
+    assert (await api.call("GET", url, bob))["presence"] == "unavailable"
+    await api.sync(alice)
+    assert (await api.call("GET", url, bob))["presence"] == "online"
+
+
+async def test_presence_change_wakes_a_waiting_sync(api: Api) -> None:
+    alice, bob, eve = await trio(api)
+    token = (await api.sync(bob))["next_batch"]
+    eve_token = (await api.sync(eve))["next_batch"]
+    waiting = asyncio.create_task(api.sync(bob, token, timeout="60000"))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    await api.call("PUT", f"{V3}/presence/{alice.user_id}/status", alice,
+                   {"presence": "unavailable"})
+    woke = await asyncio.wait_for(waiting, 5)
+    assert presence_of(woke, alice.user_id)["presence"] == "unavailable"
+    assert presence_of(await api.sync(eve, eve_token), alice.user_id) is None
