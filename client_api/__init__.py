@@ -16,6 +16,7 @@ from client_api import (
     sync,
     typing,
     user_data,
+    ws_dm,
 )
 
 V3 = "/_matrix/client/v3/"
@@ -23,7 +24,7 @@ R0 = "/_matrix/client/r0/"
 ROUTE_TABLES = [
     discovery.routes, register.routes, login.routes, account.routes, rooms.routes,
     room_events.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
-    presence.routes,
+    presence.routes, ws_dm.routes,
 ]
 
 

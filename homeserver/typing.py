@@ -9,7 +9,7 @@ the serial they have seen. Only joined members may type or see typing.
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from homeserver.clock import Clock
 from homeserver.errors import Forbidden
@@ -32,6 +32,17 @@ class TypingService:
         self._typing: dict[str, dict[str, int]] = defaultdict(dict)  # room -> user -> expiry
         self._changed_at: dict[str, int] = {}  # room -> serial of its last change
         self._timers: set[asyncio.Task[None]] = set()
+        self._sockets: Counter[tuple[str, str]] = Counter()  # (user, room) -> open sockets
+
+    def socket_opened(self, user_id: str, room_id: str) -> None:
+        self._sockets[(user_id, room_id)] += 1
+
+    async def socket_closed(self, user_id: str, room_id: str) -> None:
+        """A user's typing in a room ends at once when their last socket on it closes."""
+        self._sockets[(user_id, room_id)] -= 1
+        if self._sockets[(user_id, room_id)] <= 0:
+            del self._sockets[(user_id, room_id)]
+            await self._stop(room_id, user_id)
 
     async def set_typing(self, user_id: str, room_id: str, typing: bool,
                          timeout_ms: int = 30_000) -> None:

@@ -1,0 +1,116 @@
+"""GET /ws/dm/{user_id}: one socket per DM, relaying messages, typing and presence.
+
+The URL names the other person; the server resolves the pair's room with
+the same function as the DM endpoint and subscribes the socket to the
+pair's channel. Frames from the client become events (idempotent on
+txn_id) or typing/presence changes; everything new in the DM, from any
+socket, HTTP or worker, comes back as a server frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from client_api.http import hs, requester
+from client_api.ws_frames import (
+    MessageFrame,
+    TypingFrame,
+    close_code,
+    error_frame,
+    parse_frame,
+)
+from homeserver.accounts import Requester
+from homeserver.errors import MatrixError
+from homeserver.notifier import Subscription
+from homeserver.services import Homeserver
+
+routes = web.RouteTableDef()
+HEARTBEAT_SECONDS = 30.0
+RELAYED_TYPES = {"m.room.message", "m.room.encrypted"}
+
+
+@routes.get("/ws/dm/{user_id}")
+async def dm_socket(request: web.Request) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
+    await ws.prepare(request)
+    server = hs(request)
+    try:
+        who = await requester(request)
+        peer = request.match_info["user_id"]
+        room_id = (await server.dms.resolve(who.user_id, peer)).room_id
+    except MatrixError as exc:
+        await ws.close(code=close_code(exc), message=exc.errcode.encode())
+        return ws
+    channel = await server.rooms.writer.channel_of(room_id)
+    server.typing.socket_opened(who.user_id, room_id)
+    with server.notifier.subscribe([channel]) as subscription:
+        await subscription.ready()
+        pump = asyncio.create_task(_relay(ws, server, subscription, who, room_id, peer))
+        try:
+            await _serve_frames(ws, server, who, room_id)
+        finally:
+            pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
+                await pump
+            await server.typing.socket_closed(who.user_id, room_id)
+    return ws
+
+
+async def _serve_frames(ws: web.WebSocketResponse, server: Homeserver, who: Requester,
+                        room_id: str) -> None:
+    async for msg in ws:
+        if msg.type != WSMsgType.TEXT:
+            continue
+        try:
+            reply = await _handle(server, who, room_id, msg.data)
+        except MatrixError as exc:
+            reply = error_frame(exc)
+        if reply is not None:
+            await ws.send_json(reply)
+
+
+async def _handle(server: Homeserver, who: Requester, room_id: str,
+                  raw: str) -> dict[str, Any] | None:
+    frame = parse_frame(raw)
+    if isinstance(frame, MessageFrame):
+        server.ratelimiter.check("message", who.user_id)
+        event_id = await server.rooms.send(
+            who.user_id, who.device_id, room_id, "m.room.message",
+            {"msgtype": "m.text", "body": frame.body}, txn_id=frame.txn_id,
+        )
+        return {"type": "ack", "txn_id": frame.txn_id, "event_id": event_id}
+    if isinstance(frame, TypingFrame):
+        await server.typing.set_typing(who.user_id, room_id, frame.status == "start")
+        return None
+    await server.presence.set_presence(who.user_id, frame.status)
+    return None
+
+
+async def _relay(ws: web.WebSocketResponse, server: Homeserver, subscription: Subscription,
+                 who: Requester, room_id: str, peer: str) -> None:
+    """Turn channel messages into server frames until the socket closes."""
+    typing_seen: set[str] = set()
+    while not ws.closed:
+        message = await subscription.next()
+        if message is None:
+            continue
+        payload = message[1]
+        kind = payload.get("kind")
+        if kind == "event":
+            event = await server.reader.event(who.user_id, room_id, payload["event_id"])
+            if event["type"] in RELAYED_TYPES:
+                await ws.send_json({"type": "message", "event": event})
+        elif kind == "typing" and payload.get("room_id") == room_id:
+            now = set(server.typing.typing_in(room_id)) - {who.user_id}
+            for user in now ^ typing_seen:
+                await ws.send_json({"type": "typing", "user_id": user, "typing": user in now})
+            typing_seen = now
+        elif kind == "presence" and payload.get("user_id") == peer:
+            content = server.presence.content(peer)
+            await ws.send_json({"type": "presence", "user_id": peer,
+                                "presence": content["presence"],
+                                "last_active_ago": content.get("last_active_ago")})
