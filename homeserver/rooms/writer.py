@@ -15,7 +15,7 @@ from typing import Any
 
 from homeserver.clock import Clock
 from homeserver.errors import Forbidden, MatrixError
-from homeserver.events import authorization
+from homeserver.events import auth_rules
 from homeserver.events.canonical import canonical_json
 from homeserver.events.hashing import compute_event_id, sign_event
 from homeserver.events.keys import SigningKey
@@ -73,8 +73,8 @@ class EventWriter:
         auth_state = await self._auth_state(txn.conn, room_id, unsigned)
         pdu = await self._build(txn.conn, unsigned, auth_state)
         try:
-            authorization.check_auth(pdu, {k: e.pdu for k, e in auth_state.items()})
-        except authorization.AuthError as exc:
+            auth_rules.check_auth(pdu, {k: e.pdu for k, e in auth_state.items()})
+        except auth_rules.AuthError as exc:
             raise Forbidden(str(exc)) from None
         event = StoredEvent(ordering, compute_event_id(pdu), pdu)
         await self.events.insert_event(txn.conn, event)
@@ -85,7 +85,7 @@ class EventWriter:
                           partial: dict[str, Any]) -> dict[tuple[str, str], StoredEvent]:
         if partial["type"] == "m.room.create":
             return {}
-        keys = authorization.auth_types_for_event(partial)
+        keys = auth_rules.auth_types_for_event(partial)
         return await self.events.state_events(conn, room_id, keys)
 
     async def _build(self, conn: Connection, partial: dict[str, Any],
