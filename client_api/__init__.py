@@ -17,6 +17,7 @@ from client_api import (
     typing,
     user_data,
     ws_dm,
+    ws_stream,
 )
 
 V3 = "/_matrix/client/v3/"
@@ -24,7 +25,7 @@ R0 = "/_matrix/client/r0/"
 ROUTE_TABLES = [
     discovery.routes, register.routes, login.routes, account.routes, rooms.routes,
     room_events.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
-    presence.routes, ws_dm.routes,
+    presence.routes, ws_dm.routes, ws_stream.routes,
 ]
 
 

@@ -17,6 +17,7 @@ from aiohttp import WSMsgType, web
 
 from client_api.http import hs, requester
 from client_api.ws_frames import (
+    Frame,
     MessageFrame,
     TypingFrame,
     close_code,
@@ -75,7 +76,12 @@ async def _serve_frames(ws: web.WebSocketResponse, server: Homeserver, who: Requ
 
 async def _handle(server: Homeserver, who: Requester, room_id: str,
                   raw: str) -> dict[str, Any] | None:
-    frame = parse_frame(raw)
+    return await handle_frame(server, who, parse_frame(raw), room_id)
+
+
+async def handle_frame(server: Homeserver, who: Requester, frame: Frame,
+                       room_id: str) -> dict[str, Any] | None:
+    """Carry out one client frame in ``room_id``; the answer frame, if any."""
     if isinstance(frame, MessageFrame):
         server.ratelimiter.check("message", who.user_id)
         event_id = await server.rooms.send(

@@ -2,8 +2,8 @@
 
 Client frames::
 
-    {"type": "message", "body": "...", "txn_id": "..."}
-    {"type": "typing", "status": "start" | "stop"}
+    {"type": "message", "body": "...", "txn_id": "..."[, "room_id": "..."]}
+    {"type": "typing", "status": "start" | "stop"[, "room_id": "..."]}
     {"type": "presence", "status": "online" | "unavailable"}
 
 Close codes sent before any data when a socket cannot be opened:
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from homeserver.errors import BadJson, MatrixError, NotJson
-from homeserver.schema import SchemaError, limit, parse
+from homeserver.schema import SchemaError, limit, optional, parse
 
 MAX_BODY_CHARS = 32_000
 CLOSE_CODES = {401: 4001, 403: 4003, 404: 4004}
@@ -28,11 +28,13 @@ CLOSE_CODES = {401: 4001, 403: 4003, 404: 4004}
 class MessageFrame:
     body: str = limit(max_len=MAX_BODY_CHARS, min_len=1)
     txn_id: str = limit(max_len=255, min_len=1)
+    room_id: str | None = optional(None, max_len=255)  # the general stream names the room
 
 
 @dataclass
 class TypingFrame:
     status: str = limit(choices={"start", "stop"})
+    room_id: str | None = optional(None, max_len=255)
 
 
 @dataclass

@@ -1,0 +1,75 @@
+"""The general stream: sync-shaped frames, resume from a token with nothing lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import WSMsgType
+
+from tests.conftest import Api, register
+
+WS = "/_matrix/client/unstable/ws"
+
+
+async def next_frame(ws: Any, kind: str | None = None) -> dict:
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), 5)
+        assert msg.type == WSMsgType.TEXT, msg
+        frame = json.loads(msg.data)
+        if kind is None or frame["type"] == kind:
+            return frame
+
+
+def bodies(frame: dict, room: str) -> list[str]:
+    joined = frame["rooms"]["join"].get(room, {"timeline": {"events": []}})
+    return [e["content"]["body"] for e in joined["timeline"]["events"]
+            if e["type"] == "m.room.message"]
+
+
+async def test_stream_pushes_changes_and_resumes_without_loss(api: Api) -> None:
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    room = (await api.call("POST", f"/_matrix/client/unstable/dm/{bob.user_id}", alice))[
+        "room_id"]
+    await api.join(bob, room)
+
+    ws = await api.client.ws_connect(WS, headers=bob.auth)
+    first = await next_frame(ws, "sync")
+    assert room in first["rooms"]["join"]
+    await api.send(alice, room, "live")
+    pushed = await next_frame(ws, "sync")
+    while not bodies(pushed, room):
+        pushed = await next_frame(ws, "sync")
+    assert bodies(pushed, room) == ["live"]
+    token = pushed["next_batch"]
+    await ws.close()
+
+    sent = [f"missed {i}" for i in range(5)]
+    for body in sent:
+        await api.send(alice, room, body)
+    ws = await api.client.ws_connect(f"{WS}?since={token}", headers=bob.auth)
+    resumed = await next_frame(ws, "sync")
+    assert bodies(resumed, room) == sent
+    await ws.close()
+
+
+async def test_frames_need_a_room_and_act_in_it(api: Api) -> None:
+    alice = await register(api.client, "alice")
+    room = await api.create_room(alice)
+    ws = await api.client.ws_connect(WS, headers=alice.auth)
+    await next_frame(ws, "sync")
+    await ws.send_json({"type": "message", "body": "x", "txn_id": "a"})
+    error = await next_frame(ws, "error")
+    assert error["errcode"] == "M_BAD_JSON"
+    await ws.send_json({"type": "message", "body": "via socket", "txn_id": "b", "room_id": room})
+    ack = await next_frame(ws, "ack")
+    assert ack["event_id"].startswith("$")
+    await ws.send_json({"type": "message", "body": "x", "txn_id": "c",
+                        "room_id": "!other:test.local"})
+    assert (await next_frame(ws, "error"))["errcode"] == "M_FORBIDDEN"
+    await ws.close()
+    refused = await api.client.ws_connect(WS)
+    msg = await asyncio.wait_for(refused.receive(), 5)
+    assert msg.type == WSMsgType.CLOSE and msg.data == 4001
