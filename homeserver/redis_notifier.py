@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 from homeserver.notifier import LocalNotifier, Notifier, Subscription
 
 log = logging.getLogger(__name__)
-MAX_BACKOFF_SECONDS = 5.0
+MIN_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS = 0.1, 5.0
 RESYNC = "_resync"
 
 
@@ -36,6 +36,7 @@ class RedisNotifier(Notifier):
         self._waiting: dict[str, list[asyncio.Future[None]]] = {}
         self._changes = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._backoff = MIN_BACKOFF_SECONDS
 
     async def start(self) -> None:
         await self._redis.ping()
@@ -83,23 +84,24 @@ class RedisNotifier(Notifier):
         await self._redis.aclose()
 
     async def _run(self) -> None:
-        backoff = 0.1
         while True:
             try:
                 await self._pump()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
-                log.warning("Redis connection lost (%s); retrying in %.1fs", exc, backoff)
+                log.warning("Redis connection lost (%s); retrying in %.1fs", exc, self._backoff)
                 self._confirmed.clear()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                await asyncio.sleep(self._backoff)
+                self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
                 await self._resync_everyone()
 
     async def _pump(self) -> None:
         subscribed: set[str] = set()
         await self._pubsub.aclose()  # a fresh connection after a failure
         while True:
+            # Cleared before reading the wanted set: a subscribe from now on is seen.
+            self._changes.clear()
             wanted = set(self._counts)
             if wanted - subscribed:
                 await self._pubsub.subscribe(*(wanted - subscribed))
@@ -107,7 +109,6 @@ class RedisNotifier(Notifier):
                 await self._pubsub.unsubscribe(*(subscribed - wanted))
                 self._confirmed -= subscribed - wanted
             subscribed = wanted
-            self._changes.clear()
             if not subscribed:
                 await self._changes.wait()
                 continue
@@ -117,6 +118,7 @@ class RedisNotifier(Notifier):
 
     async def _handle(self, message: dict[str, Any]) -> None:
         channel = message["channel"].decode()
+        self._backoff = MIN_BACKOFF_SECONDS  # Redis answers again
         if message["type"] == "subscribe":
             self._confirmed.add(channel)
             for future in self._waiting.pop(channel, []):
