@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+from collections.abc import Awaitable
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from client_api.http import hs, requester
 from client_api.ws_frames import (
@@ -29,6 +31,7 @@ from homeserver.errors import MatrixError
 from homeserver.notifier import Subscription
 from homeserver.services import Homeserver
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 HEARTBEAT_SECONDS = 30.0
 RELAYED_TYPES = {"m.room.message", "m.room.encrypted"}
@@ -50,7 +53,9 @@ async def dm_socket(request: web.Request) -> web.WebSocketResponse:
     server.typing.socket_opened(who.user_id, room_id)
     with server.notifier.subscribe([channel]) as subscription:
         await subscription.ready()
-        pump = asyncio.create_task(_relay(ws, server, subscription, who, room_id, peer))
+        pump = asyncio.create_task(
+            close_on_failure(ws, _relay(ws, server, subscription, who, room_id, peer))
+        )
         try:
             await _serve_frames(ws, server, who, room_id)
         finally:
@@ -94,6 +99,19 @@ async def handle_frame(server: Homeserver, who: Requester, frame: Frame,
         return None
     await server.presence.set_presence(who.user_id, frame.status)
     return None
+
+
+async def close_on_failure(ws: web.WebSocketResponse, pump: Awaitable[None]) -> None:
+    """Run a socket's push loop; if it fails, close the socket instead of going quiet."""
+    try:
+        await pump
+    except MatrixError as exc:  # e.g. the user left the room
+        await ws.close(code=close_code(exc), message=exc.errcode.encode())
+    except (ConnectionError, RuntimeError):
+        pass  # the peer went away while we wrote
+    except Exception:
+        log.exception("socket push loop failed")
+        await ws.close(code=WSCloseCode.INTERNAL_ERROR)
 
 
 async def _relay(ws: web.WebSocketResponse, server: Homeserver, subscription: Subscription,

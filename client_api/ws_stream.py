@@ -15,7 +15,7 @@ import contextlib
 from aiohttp import WSMsgType, web
 
 from client_api.http import hs, requester
-from client_api.ws_dm import HEARTBEAT_SECONDS, handle_frame
+from client_api.ws_dm import HEARTBEAT_SECONDS, close_on_failure, handle_frame
 from client_api.ws_frames import close_code, error_frame, parse_frame
 from homeserver.accounts import Requester
 from homeserver.errors import BadJson, MatrixError
@@ -41,7 +41,7 @@ async def stream_socket(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=close_code(exc), message=exc.errcode.encode())
         return ws
     server = hs(request)
-    pump = asyncio.create_task(_push_syncs(ws, server, who, since))
+    pump = asyncio.create_task(close_on_failure(ws, _push_syncs(ws, server, who, since)))
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:

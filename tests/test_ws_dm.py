@@ -103,3 +103,17 @@ async def test_typing_relayed_and_cleared_when_the_socket_closes(api: Api) -> No
     assert all(f.get("user_id") != bob.user_id for f in frames)
     await b_ws.close()
     await e_ws.close()
+
+
+async def test_leaving_the_dm_closes_its_socket(api: Api) -> None:
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    ws = await connect(api, bob, alice.user_id)
+    room = (await api.call("POST", f"/_matrix/client/unstable/dm/{alice.user_id}", bob))[
+        "room_id"]
+    await api.call("POST", f"/_matrix/client/v3/rooms/{room}/leave", bob, {})
+    while True:
+        msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
+        if msg.type != WSMsgType.TEXT:
+            break
+    assert msg.type == WSMsgType.CLOSE and msg.data == 4003
