@@ -17,6 +17,7 @@ from homeserver.services import build_homeserver
 from tests.conftest import (
     REDIS_HOST,
     REDIS_PORT,
+    Account,
     Api,
     make_config,
     reachable,
@@ -27,9 +28,20 @@ from tests.conftest import (
 REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
 
 
-async def worker(tmp_path: Any, name: str, database: str, aiohttp_client: Any) -> Api:
-    config = make_config(tmp_path / name, database, redis=REDIS_URL)
+async def worker(tmp_path: Any, name: str, database: str, aiohttp_client: Any,
+                 redis_url: str = REDIS_URL) -> Api:
+    config = make_config(tmp_path / name, database, redis=redis_url)
     return Api(await aiohttp_client(create_app(await build_homeserver(config, FakeClock()))))
+
+
+async def dm_across(one: Api, two: Api) -> tuple[Account, Account, str, str]:
+    """Alice on worker one, Bob on worker two, in their DM; Bob's sync token."""
+    alice = await register(one.client, "alice")
+    bob = await register(two.client, "bob")
+    room = (await one.call("POST", f"/_matrix/client/unstable/dm/{bob.user_id}", alice))[
+        "room_id"]
+    await two.join(bob, room)
+    return alice, bob, room, (await two.sync(bob))["next_batch"]
 
 
 async def test_message_on_one_worker_wakes_sync_on_another(
@@ -38,12 +50,7 @@ async def test_message_on_one_worker_wakes_sync_on_another(
     require_service("Redis", REDIS_HOST, REDIS_PORT)
     one = await worker(tmp_path, "one", postgres_url, aiohttp_client)
     two = await worker(tmp_path, "two", postgres_url, aiohttp_client)
-    alice = await register(one.client, "alice")
-    bob = await register(two.client, "bob")
-    room = (await one.call("POST", f"/_matrix/client/unstable/dm/{bob.user_id}", alice))[
-        "room_id"]
-    await two.join(bob, room)
-    token = (await two.sync(bob))["next_batch"]
+    alice, bob, room, token = await dm_across(one, two)
     waiting = asyncio.create_task(two.sync(bob, token, timeout="60000"))
     await asyncio.sleep(0.2)
     assert not waiting.done()
@@ -83,18 +90,9 @@ async def test_delivery_resumes_after_redis_restarts(
     redis = await start_redis(port)
     try:
         url = f"redis://127.0.0.1:{port}/0"
-        workers = []
-        for name in ("one", "two"):
-            config = make_config(tmp_path / name, postgres_url, redis=url)
-            app = create_app(await build_homeserver(config, FakeClock()))
-            workers.append(Api(await aiohttp_client(app)))
-        one, two = workers
-        alice = await register(one.client, "alice")
-        bob = await register(two.client, "bob")
-        room = (await one.call("POST", f"/_matrix/client/unstable/dm/{bob.user_id}", alice))[
-            "room_id"]
-        await two.join(bob, room)
-        token = (await two.sync(bob))["next_batch"]
+        one = await worker(tmp_path, "one", postgres_url, aiohttp_client, url)
+        two = await worker(tmp_path, "two", postgres_url, aiohttp_client, url)
+        alice, bob, room, token = await dm_across(one, two)
 
         redis.kill()
         redis.wait()
