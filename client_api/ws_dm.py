@@ -2,8 +2,9 @@
 
 The URL names the other person; the server resolves the pair's room with
 the same function as the DM endpoint and subscribes the socket to the
-pair's channel. Frames from the client become events (idempotent on
-txn_id) or typing/presence changes; everything new in the DM, from any
+pair's channel. The first server frame, ``ready``, says the subscription is
+live and carries the room ID and the peer's presence. Frames from the client
+become events (idempotent on txn_id) or typing/presence changes; everything new in the DM, from any
 socket, HTTP or worker, comes back as a server frame.
 """
 
@@ -51,8 +52,20 @@ async def dm_socket(request: web.Request) -> web.WebSocketResponse:
         return ws
     channel = await server.rooms.writer.channel_of(room_id)
     server.typing.socket_opened(who.user_id, room_id)
+    async with server.presence.connection(who.user_id):
+        await _serve(ws, server, who, room_id, peer, channel)
+    return ws
+
+
+async def _serve(ws: web.WebSocketResponse, server: Homeserver, who: Requester, room_id: str,
+                 peer: str, channel: str) -> None:
     with server.notifier.subscribe([channel]) as subscription:
         await subscription.ready()
+        # From here nothing published in the DM can be missed; the client may rely on it.
+        presence = (await server.presence.contents([peer]))[peer]
+        await ws.send_json({"type": "ready", "room_id": room_id, "user_id": peer,
+                            "presence": presence["presence"],
+                            "last_active_ago": presence.get("last_active_ago")})
         pump = asyncio.create_task(
             close_on_failure(ws, _relay(ws, server, subscription, who, room_id, peer))
         )
@@ -63,7 +76,6 @@ async def dm_socket(request: web.Request) -> web.WebSocketResponse:
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
                 await pump
             await server.typing.socket_closed(who.user_id, room_id)
-    return ws
 
 
 async def _serve_frames(ws: web.WebSocketResponse, server: Homeserver, who: Requester,
@@ -129,12 +141,12 @@ async def _relay(ws: web.WebSocketResponse, server: Homeserver, subscription: Su
             if event["type"] in RELAYED_TYPES:
                 await ws.send_json({"type": "message", "event": event})
         elif kind == "typing" and payload.get("room_id") == room_id:
-            now = set(server.typing.typing_in(room_id)) - {who.user_id}
+            now = set(await server.typing.typing_in(room_id)) - {who.user_id}
             for user in now ^ typing_seen:
                 await ws.send_json({"type": "typing", "user_id": user, "typing": user in now})
             typing_seen = now
         elif kind == "presence" and payload.get("user_id") == peer:
-            content = server.presence.content(peer)
+            content = (await server.presence.contents([peer]))[peer]
             await ws.send_json({"type": "presence", "user_id": peer,
                                 "presence": content["presence"],
                                 "last_active_ago": content.get("last_active_ago")})

@@ -41,6 +41,13 @@ async def stream_socket(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=close_code(exc), message=exc.errcode.encode())
         return ws
     server = hs(request)
+    async with server.presence.connection(who.user_id):
+        await _serve(ws, server, who, since)
+    return ws
+
+
+async def _serve(ws: web.WebSocketResponse, server: Homeserver, who: Requester,
+                 since: str | None) -> None:
     pump = asyncio.create_task(close_on_failure(ws, _push_syncs(ws, server, who, since)))
     try:
         async for msg in ws:
@@ -53,7 +60,6 @@ async def stream_socket(request: web.Request) -> web.WebSocketResponse:
         pump.cancel()
         with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
             await pump
-    return ws
 
 
 async def _answer(server: Homeserver, who: Requester, raw: str) -> dict | None:

@@ -56,6 +56,18 @@ class Limits:
 
 
 @dataclass
+class Typing:
+    # A client asking for longer gets this; expiry is exact, not bucketed.
+    max_timeout_ms: int = optional(120_000, min=1000)
+
+
+@dataclass
+class PresenceConfig:
+    idle_ms: int = optional(300_000, min=1000)  # online -> unavailable without activity
+    offline_grace_ms: int = optional(30_000, min=100)  # after the last connection ends
+
+
+@dataclass
 class Federation:
     enabled: bool = False
     # server_name -> base URL; overrides discovery (tests, private networks)
@@ -74,6 +86,8 @@ class Config:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     limits: Limits = field(default_factory=Limits)
     federation: Federation = field(default_factory=Federation)
+    typing: Typing = field(default_factory=Typing)
+    presence: PresenceConfig = field(default_factory=PresenceConfig)
     log_level: str = optional("info", choices={"debug", "info", "warning", "error"})
 
     @property

@@ -62,8 +62,11 @@ class Subscription:
             self.overflowed = True  # the reader resyncs from its token; nothing is lost
 
     async def next(self, timeout: float | None = None) -> Message | None:
+        # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancel that races
+        # a message, leaving a closed socket's waiter running until its timeout.
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._queue.get()
         except TimeoutError:
             return None
 

@@ -15,6 +15,8 @@ from homeserver.accounts import AccountService
 from homeserver.clock import Clock
 from homeserver.config import Config
 from homeserver.dms import DmService
+from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
+from homeserver.ephemeral.redis_store import RedisEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.presence import PresenceService
@@ -53,6 +55,7 @@ class Homeserver:
     sync: SyncService
     typing: TypingService
     presence: PresenceService
+    ephemeral: EphemeralStore
 
     @property
     def server_name(self) -> str:
@@ -60,6 +63,8 @@ class Homeserver:
 
     async def close(self) -> None:
         self.typing.close()
+        self.presence.close()
+        await self.ephemeral.close()
         await self.notifier.close()
         await self.db.close()
 
@@ -78,6 +83,7 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
         await db.close()
         raise
     notifier: Notifier = LocalNotifier()
+    ephemeral: EphemeralStore = MemoryEphemeralStore()
     if config.redis:
         redis_notifier = RedisNotifier(config.redis)
         try:
@@ -86,12 +92,14 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
             await redis_notifier.close()
             await db.close()
             raise
-        notifier = redis_notifier
-    return wire(config, clock, db, key, notifier)
+        notifier, ephemeral = redis_notifier, RedisEphemeralStore(config.redis)
+    server = wire(config, clock, db, key, notifier, ephemeral)
+    server.presence.start()
+    return server
 
 
 def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
-         notifier: Notifier) -> Homeserver:
+         notifier: Notifier, ephemeral: EphemeralStore) -> Homeserver:
     """Build every service on open storage; each gets only the stores it needs."""
     name = config.server_name
     account_store, event_store, dm_store = AccountStore(db), EventStore(db), DmStore(db)
@@ -100,8 +108,10 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
     rooms = RoomService(writer, event_store, dm_store, account_store, name, clock)
     reader = RoomReader(event_store, clock)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writer, clock)
-    typing = TypingService(event_store, writer, notifier, clock)
-    presence = PresenceService(event_store, account_store, writer, notifier, clock)
+    typing = TypingService(event_store, writer, notifier, ephemeral, clock,
+                           config.typing.max_timeout_ms)
+    presence = PresenceService(event_store, account_store, writer, notifier, ephemeral, clock,
+                               config.presence.idle_ms, config.presence.offline_grace_ms)
     return Homeserver(
         config=config,
         clock=clock,
@@ -116,7 +126,8 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
                       clock),
         user_data=user_data,
         sync=SyncService(event_store, receipt_store, user_data_store, reader, writer, notifier,
-                         typing, presence, clock),
+                         typing, presence, ephemeral, clock),
         typing=typing,
         presence=presence,
+        ephemeral=ephemeral,
     )

@@ -1,17 +1,20 @@
 """Typing notifications: relayed, expired by the server, never stored as events.
 
-Each room keeps who is typing until when. A typing notice expires exactly at
-its timeout (one timer per notice on the injected clock, so tests advance
-time instead of sleeping). Every change bumps a serial; /sync tokens carry
-the serial they have seen. Only joined members may type or see typing.
+Who types where lives in the ephemeral store (memory, or Redis shared by
+every worker). A notice expires exactly at its timeout: the worker that set
+it keeps a timer on the injected clock, and so does every worker that has
+shown it to someone, so the stop is announced even if the first worker
+died. The store ends a notice only once, whoever's timer fires first.
+Every change gets a serial that /sync tokens carry.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import Counter, defaultdict
+from collections import Counter
 
 from homeserver.clock import Clock
+from homeserver.ephemeral import EphemeralStore
 from homeserver.errors import Forbidden
 from homeserver.notifier import Notifier
 from homeserver.rooms.writer import EventWriter
@@ -22,16 +25,15 @@ MAX_TIMEOUT_MS = 120_000
 
 class TypingService:
     def __init__(self, events: EventStore, writer: EventWriter, notifier: Notifier,
-                 clock: Clock, max_timeout_ms: int = MAX_TIMEOUT_MS) -> None:
+                 store: EphemeralStore, clock: Clock,
+                 max_timeout_ms: int = MAX_TIMEOUT_MS) -> None:
         self.events = events
         self.writer = writer
         self.notifier = notifier
+        self.store = store
         self.clock = clock
         self.max_timeout_ms = max_timeout_ms
-        self.serial = 0
-        self._typing: dict[str, dict[str, int]] = defaultdict(dict)  # room -> user -> expiry
-        self._changed_at: dict[str, int] = {}  # room -> serial of its last change
-        self._timers: set[asyncio.Task[None]] = set()
+        self._timers: dict[tuple[str, str, int], asyncio.Task[None]] = {}
         self._sockets: Counter[tuple[str, str]] = Counter()  # (user, room) -> open sockets
 
     def socket_opened(self, user_id: str, room_id: str) -> None:
@@ -52,43 +54,55 @@ class TypingService:
         if not typing:
             await self._stop(room_id, user_id)
             return
-        timeout_ms = max(0, min(timeout_ms, self.max_timeout_ms))
-        expiry = self.clock.time_ms() + timeout_ms
-        was_typing = user_id in self._typing[room_id]
-        self._typing[room_id][user_id] = expiry
-        timer = asyncio.create_task(self._expire_later(room_id, user_id, expiry, timeout_ms))
-        self._timers.add(timer)
-        timer.add_done_callback(self._timers.discard)
-        if not was_typing:
-            await self._changed(room_id)
+        now = self.clock.time_ms()
+        expiry = now + max(0, min(timeout_ms, self.max_timeout_ms))
+        serial = await self.store.start_typing(room_id, user_id, expiry, now)
+        self._expire_at(room_id, user_id, expiry)
+        if serial is not None:
+            await self._announce(room_id, serial)
 
-    async def _expire_later(self, room_id: str, user_id: str, expiry: int,
-                            timeout_ms: int) -> None:
-        await self.clock.sleep(timeout_ms / 1000)
-        if self._typing[room_id].get(user_id) == expiry:  # not renewed since
-            await self._stop(room_id, user_id)
+    async def typing_in(self, room_id: str) -> list[str]:
+        typers = await self.store.typers(room_id, self.clock.time_ms())
+        for user, expiry in typers.items():
+            self._expire_at(room_id, user, expiry)
+        return sorted(typers)
+
+    async def changes_for(self, room_ids: list[str], serial: int | None) -> dict[str, list[str]]:
+        """Who types in each room whose typing changed after ``serial`` (None: any typing)."""
+        changed_at = await self.store.typing_changed_at(room_ids)
+        updates = {}
+        for room_id, at in changed_at.items():
+            if serial is None or at > serial:
+                typers = await self.typing_in(room_id)
+                if typers or serial is not None:
+                    updates[room_id] = typers
+        return updates
+
+    def _expire_at(self, room_id: str, user_id: str, expiry: int) -> None:
+        key = (room_id, user_id, expiry)
+        if key not in self._timers:
+            self._timers[key] = asyncio.create_task(self._expire_later(*key))
+
+    async def _expire_later(self, room_id: str, user_id: str, expiry: int) -> None:
+        try:
+            await self.clock.sleep(max(0, expiry - self.clock.time_ms()) / 1000)
+            serial = await self.store.stop_typing(room_id, user_id, self.clock.time_ms(),
+                                                  only_expiry=expiry)
+            if serial is not None:
+                await self._announce(room_id, serial)
+        finally:
+            self._timers.pop((room_id, user_id, expiry), None)
 
     async def _stop(self, room_id: str, user_id: str) -> None:
-        if self._typing[room_id].pop(user_id, None) is not None:
-            await self._changed(room_id)
+        serial = await self.store.stop_typing(room_id, user_id, self.clock.time_ms())
+        if serial is not None:
+            await self._announce(room_id, serial)
 
-    async def _changed(self, room_id: str) -> None:
-        self.serial += 1
-        self._changed_at[room_id] = self.serial
+    async def _announce(self, room_id: str, serial: int) -> None:
         channel = await self.writer.channel_of(room_id)
         await self.notifier.publish(channel, {"kind": "typing", "room_id": room_id,
-                                              "serial": self.serial})
-
-    def typing_in(self, room_id: str) -> list[str]:
-        return sorted(self._typing.get(room_id, {}))
-
-    def changed_since(self, room_id: str, serial: int | None) -> bool:
-        """Whether a client that saw ``serial`` (None: nothing yet) must be told."""
-        last = self._changed_at.get(room_id)
-        if serial is None:
-            return bool(self._typing.get(room_id))
-        return last is not None and last > serial
+                                              "serial": serial})
 
     def close(self) -> None:
-        for timer in self._timers:
+        for timer in list(self._timers.values()):
             timer.cancel()

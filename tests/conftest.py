@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+import redis.asyncio as aioredis
 from aiohttp.test_utils import TestClient
 
 from homeserver.app import create_app
@@ -55,6 +56,20 @@ async def postgres_url() -> AsyncIterator[str]:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+@pytest.fixture
+async def redis_url() -> AsyncIterator[str]:
+    """The machine's Redis, with the server's shared typing and presence keys cleared."""
+    require_service("Redis", REDIS_HOST, REDIS_PORT)
+    url = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+    client = aioredis.from_url(url)
+    try:
+        async for key in client.scan_iter("hs:*"):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+    yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

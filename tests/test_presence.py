@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 from homeserver.clock import FakeClock
+from homeserver.services import Homeserver
 from tests.conftest import Account, Api, register
 
 V3 = "/_matrix/client/v3"
@@ -43,18 +46,72 @@ async def test_status_visible_only_to_people_sharing_a_room(api: Api) -> None:
     assert presence_of(await api.sync(eve), alice.user_id) is None
 
 
-async def test_sync_marks_online_and_idle_turns_unavailable(api: Api, clock: FakeClock) -> None:
+async def status(api: Api, who: Account, viewer: Account) -> str:
+    return (await api.call("GET", f"{V3}/presence/{who.user_id}/status", viewer))["presence"]
+
+
+async def open_tab(api: Api, who: Account) -> Any:
+    """A client's general socket: a live connection, like a browser tab."""
+    ws = await api.client.ws_connect("/_matrix/client/unstable/ws", headers=who.auth)
+    assert (await ws.receive_json())["type"] == "sync"
+    return ws
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Wait for the server to finish handling a closed socket (bounded)."""
+    for _ in range(400):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("condition never became true")
+
+
+async def test_idle_while_connected_turns_unavailable(api: Api, homeserver: Homeserver,
+                                                      clock: FakeClock) -> None:
     alice, bob, _ = await trio(api)
-    await api.sync(alice)  # set_presence defaults to online
-    url = f"{V3}/presence/{alice.user_id}/status"
-    assert (await api.call("GET", url, bob))["presence"] == "online"
+    tab = await open_tab(api, alice)
+    assert await status(api, alice, bob) == "online"
     clock.advance(5 * 60 + 1)
-    idle = await api.call("GET", url, bob)
+    await homeserver.presence.sweep()
+    idle = await api.call("GET", f"{V3}/presence/{alice.user_id}/status", bob)
     assert idle["presence"] == "unavailable" and idle["last_active_ago"] >= 300_000
     await api.sync(alice, set_presence="offline")  # a background sync does not mark active
-    assert (await api.call("GET", url, bob))["presence"] == "unavailable"
+    assert await status(api, alice, bob) == "unavailable"
     await api.sync(alice)
-    assert (await api.call("GET", url, bob))["presence"] == "online"
+    assert await status(api, alice, bob) == "online"
+    await tab.close()
+
+
+async def test_offline_after_the_last_tab_closes_and_the_grace(
+    api: Api, homeserver: Homeserver, clock: FakeClock
+) -> None:
+    alice, bob, _ = await trio(api)
+    first, second = await open_tab(api, alice), await open_tab(api, alice)
+    await first.close()
+    clock.advance(60)
+    await homeserver.presence.sweep()
+    assert await status(api, alice, bob) == "online"  # one tab is still open
+    token = (await api.sync(bob, set_presence="offline"))["next_batch"]
+    await second.close()
+    await until(lambda: not homeserver.presence.connected_here(alice.user_id))
+    clock.advance(29)
+    await homeserver.presence.sweep()
+    assert await status(api, alice, bob) == "online"  # within the 30 s grace
+    clock.advance(1)
+    await homeserver.presence.sweep()
+    assert await status(api, alice, bob) == "offline"
+    news = await api.sync(bob, token, set_presence="offline")
+    assert presence_of(news, alice.user_id)["presence"] == "offline"
+
+
+async def test_a_client_that_stops_syncing_goes_offline(
+    api: Api, homeserver: Homeserver, clock: FakeClock
+) -> None:
+    alice, bob, _ = await trio(api)
+    await api.sync(alice)
+    clock.advance(30)
+    await homeserver.presence.sweep()
+    assert await status(api, alice, bob) == "offline"
 
 
 async def test_presence_change_wakes_a_waiting_sync(api: Api) -> None:

@@ -3,22 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from homeserver.clock import FakeClock
-from homeserver.services import Homeserver
 from tests.conftest import Account, Api, register
 
 V3 = "/_matrix/client/v3"
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Let the server's timer tasks run after the fake clock moved (bounded, no fixed sleep)."""
-    for _ in range(200):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition never became true")
 
 
 def typing_in(sync: dict, room: str) -> list[str] | None:
@@ -45,35 +34,45 @@ async def pair_room(api: Api) -> tuple[Account, Account, str]:
     return alice, bob, room
 
 
-async def test_typing_shows_then_expires_on_time(api: Api, homeserver: Homeserver,
-                                                 clock: FakeClock) -> None:
+async def next_typing(api: Api, who: Account, token: str, room: str) -> list[str]:
+    """Long-poll until the room's typing changes (presence news in between is skipped)."""
+    while True:
+        result = await api.sync(who, token, timeout="60000", set_presence="offline")
+        typers = typing_in(result, room)
+        if typers is not None:
+            return typers
+        token = result["next_batch"]
+
+
+async def test_typing_shows_then_expires_on_time(api: Api, clock: FakeClock) -> None:
     alice, bob, room = await pair_room(api)
     await type_(api, alice, room, True, timeout=30_000)
     first = await api.sync(bob)
     assert typing_in(first, room) == [alice.user_id]
     clock.advance(29.5)
-    await asyncio.sleep(0.02)
-    assert homeserver.typing.typing_in(room) == [alice.user_id]
     quiet = await api.sync(bob, first["next_batch"])
     assert typing_in(quiet, room) is None  # nothing changed, nothing sent
-    clock.advance(0.5)
-    await until(lambda: homeserver.typing.typing_in(room) == [])
-    expired = await api.sync(bob, first["next_batch"])
-    assert typing_in(expired, room) == []
+    waiting = asyncio.create_task(next_typing(api, bob, quiet["next_batch"], room))
+    clock.advance(0.5)  # the server's timer fires and announces the stop
+    assert await asyncio.wait_for(waiting, 5) == []
 
 
-async def test_stop_and_capped_timeout(api: Api, homeserver: Homeserver,
-                                       clock: FakeClock) -> None:
-    alice, _bob, room = await pair_room(api)
+async def test_stop_and_capped_timeout(api: Api, clock: FakeClock) -> None:
+    alice, bob, room = await pair_room(api)
+    token = (await api.sync(bob))["next_batch"]
     await type_(api, alice, room, True)
     await type_(api, alice, room, False)
-    assert homeserver.typing.typing_in(room) == []
+    stopped = await api.sync(bob, token)
+    assert typing_in(stopped, room) == []
     await type_(api, alice, room, True, timeout=10**9)
+    started = await api.sync(bob, stopped["next_batch"])
+    assert typing_in(started, room) == [alice.user_id]
     clock.advance(119)
-    await asyncio.sleep(0.02)
-    assert homeserver.typing.typing_in(room) == [alice.user_id]
-    clock.advance(1)
-    await until(lambda: homeserver.typing.typing_in(room) == [])
+    quiet = await api.sync(bob, started["next_batch"], set_presence="offline")
+    assert typing_in(quiet, room) is None
+    waiting = asyncio.create_task(next_typing(api, bob, quiet["next_batch"], room))
+    clock.advance(1)  # capped at 120 s
+    assert await asyncio.wait_for(waiting, 5) == []
 
 
 async def test_long_poll_wakes_on_typing(api: Api) -> None:

@@ -14,24 +14,14 @@ import pytest
 from homeserver.app import create_app
 from homeserver.clock import FakeClock
 from homeserver.services import build_homeserver
-from tests.conftest import (
-    REDIS_HOST,
-    REDIS_PORT,
-    Account,
-    Api,
-    make_config,
-    reachable,
-    register,
-    require_service,
-)
-
-REDIS_URL = f"redis://{REDIS_HOST}:{REDIS_PORT}/0"
+from tests.conftest import Account, Api, make_config, reachable, register
 
 
 async def worker(tmp_path: Any, name: str, database: str, aiohttp_client: Any,
-                 redis_url: str = REDIS_URL) -> Api:
+                 redis_url: str, clock: FakeClock | None = None) -> Api:
     config = make_config(tmp_path / name, database, redis=redis_url)
-    return Api(await aiohttp_client(create_app(await build_homeserver(config, FakeClock()))))
+    server = await build_homeserver(config, clock or FakeClock())
+    return Api(await aiohttp_client(create_app(server)))
 
 
 async def dm_across(one: Api, two: Api) -> tuple[Account, Account, str, str]:
@@ -45,11 +35,10 @@ async def dm_across(one: Api, two: Api) -> tuple[Account, Account, str, str]:
 
 
 async def test_message_on_one_worker_wakes_sync_on_another(
-    tmp_path: Any, postgres_url: str, aiohttp_client: Any
+    tmp_path: Any, postgres_url: str, redis_url: str, aiohttp_client: Any
 ) -> None:
-    require_service("Redis", REDIS_HOST, REDIS_PORT)
-    one = await worker(tmp_path, "one", postgres_url, aiohttp_client)
-    two = await worker(tmp_path, "two", postgres_url, aiohttp_client)
+    one = await worker(tmp_path, "one", postgres_url, aiohttp_client, redis_url)
+    two = await worker(tmp_path, "two", postgres_url, aiohttp_client, redis_url)
     alice, bob, room, token = await dm_across(one, two)
     waiting = asyncio.create_task(two.sync(bob, token, timeout="60000"))
     await asyncio.sleep(0.2)

@@ -13,9 +13,14 @@ from tests.conftest import Account, Api, register
 TIMEOUT = 5
 
 
-async def connect(api: Api, who: Account | None, peer: str) -> Any:
+async def connect(api: Api, who: Account | None, peer: str, expect_ready: bool = True) -> Any:
+    """A DM socket; unless refused, its first frame says it is subscribed."""
     headers = who.auth if who else {}
-    return await api.client.ws_connect(f"/ws/dm/{peer}", headers=headers)
+    ws = await api.client.ws_connect(f"/ws/dm/{peer}", headers=headers)
+    if expect_ready:
+        ready = await next_frame(ws)
+        assert (ready["type"], ready["user_id"]) == ("ready", peer), ready
+    return ws
 
 
 async def next_frame(ws: Any, kind: str | None = None) -> dict:
@@ -33,7 +38,7 @@ async def test_refused_sockets_close_with_a_code_before_any_data(api: Api) -> No
     for who, peer, code in [(None, "@bob:test.local", 4001),
                             (alice, alice.user_id, 4000),
                             (alice, "@ghost:test.local", 4004)]:
-        ws = await connect(api, who, peer)
+        ws = await connect(api, who, peer, expect_ready=False)
         msg = await asyncio.wait_for(ws.receive(), TIMEOUT)
         assert msg.type == WSMsgType.CLOSE and msg.data == code, (peer, msg)
 

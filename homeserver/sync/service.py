@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeserver.clock import Clock
+from homeserver.ephemeral import EphemeralStore
 from homeserver.events.format import stripped_state
 from homeserver.notifier import Notifier, user_channel
 from homeserver.presence import PresenceService
@@ -75,7 +76,8 @@ class SyncRequest:
 class SyncService:
     def __init__(self, events: EventStore, receipts: ReceiptStore, user_data: UserDataStore,
                  reader: RoomReader, writer: EventWriter, notifier: Notifier,
-                 typing: TypingService, presence: PresenceService, clock: Clock) -> None:
+                 typing: TypingService, presence: PresenceService, ephemeral: EphemeralStore,
+                 clock: Clock) -> None:
         self.events = events
         self.receipts = receipts
         self.user_data = user_data
@@ -84,14 +86,19 @@ class SyncService:
         self.notifier = notifier
         self.typing = typing
         self.presence = presence
+        self.ephemeral = ephemeral
         self.clock = clock
 
     async def sync(self, request: SyncRequest) -> SyncResult:
         """Answer at once if anything changed, else wait for the notifier (up to timeout)."""
-        if request.set_presence == "online":
-            await self.presence.touch(request.user_id)
-        elif request.set_presence == "unavailable":
+        if request.set_presence == "unavailable":
             await self.presence.set_presence(request.user_id, "unavailable")
+        if request.set_presence != "online":
+            return await self._sync(request)
+        async with self.presence.connection(request.user_id):
+            return await self._sync(request)
+
+    async def _sync(self, request: SyncRequest) -> SyncResult:
         if request.since is None or request.timeout_ms <= 0:
             return await self.build(request)
         rooms = await self.events.rooms_of_user(request.user_id, ["join", "invite"])
@@ -113,7 +120,7 @@ class SyncService:
 
     async def build(self, request: SyncRequest) -> SyncResult:
         # Serials are read first: a change after this point is sent next time.
-        typing_serial, presence_serial = self.typing.serial, self.presence.serial
+        typing_serial, presence_serial = await self.ephemeral.serials()
         upto = await current_position(self.events.db)
         result = SyncResult(upto, typing_serial, presence_serial)
         since = request.since
@@ -124,25 +131,33 @@ class SyncService:
         memberships = await self.events.rooms_of_user(
             request.user_id, ["join", "invite", "leave", "ban"]
         )
+        joined = [r["room_id"] for r in memberships if r["membership"] == "join"]
+        typing_seen = request.typing_since if since is not None else None
+        typing = await self.typing.changes_for(joined, typing_seen)
         for row in memberships:
-            if room_filter.allows_room(row["room_id"]):
-                await self._add_room(request, result, row, account_data.get(row["room_id"], []))
+            room_id = row["room_id"]
+            if room_filter.allows_room(room_id):
+                await self._add_room(request, result, row, account_data.get(room_id, []),
+                                     typing.get(room_id))
         result.account_data = account_data.get(GLOBAL, [])
         result.presence = await self._presence(request)
         return result
 
     async def _presence(self, request: SyncRequest) -> list[dict[str, Any]]:
         """Presence of people who share a room with the user, changed since their token."""
-        seen = request.presence_since if request.since is not None else None
-        changed = self.presence.changed_since(seen)
-        if not changed:
-            return []
+        changed = None
+        if request.since is not None:
+            changed = await self.presence.changed_since(request.presence_since or 0)
+            if not changed:
+                return []
         visible = await self.events.co_members(request.user_id)
-        return [{"type": "m.presence", "sender": user, "content": self.presence.content(user)}
-                for user in changed if user in visible]
+        users = visible if changed is None else [u for u in changed if u in visible]
+        contents = await self.presence.contents(users, known_only=True)
+        return [{"type": "m.presence", "sender": user, "content": content}
+                for user, content in sorted(contents.items())]
 
     async def _add_room(self, request: SyncRequest, result: SyncResult, row: Any,
-                        account_data: list[dict[str, Any]]) -> None:
+                        account_data: list[dict[str, Any]], typing: list[str] | None) -> None:
         """Put one room of the user's in the section its membership calls for, if it changed."""
         room_id, membership, changed_at = row["room_id"], row["membership"], \
             row["stream_ordering"]
@@ -151,7 +166,7 @@ class SyncService:
         if membership == "join":
             room_since = None if membership_is_new or request.full_state else since
             room = await self._joined_room(request, room_id, room_since, result.position,
-                                           account_data)
+                                           account_data, typing)
             if room is not None:
                 result.rooms["join"][room_id] = room
         elif membership == "invite":
@@ -165,18 +180,16 @@ class SyncService:
             )
 
     async def _joined_room(self, request: SyncRequest, room_id: str, since: int | None,
-                           upto: int, account_data: list[dict[str, Any]]) -> dict[str, Any] | None:
+                           upto: int, account_data: list[dict[str, Any]],
+                           typing: list[str] | None) -> dict[str, Any] | None:
         limit = request.sync_filter.timeline_limit
         timeline, limited = await self._timeline(room_id, since, upto, limit, request)
         receipts = await self.receipts.changed_in_rooms([room_id], since or 0, upto)
-        typing_seen = request.typing_since if since is not None else None
-        typing_changed = self.typing.changed_since(room_id, typing_seen)
-        if since is not None and not (timeline or receipts or account_data or typing_changed):
+        if since is not None and not (timeline or receipts or account_data or typing is not None):
             return None
         ephemeral = _receipt_events(receipts, request.user_id)
-        if typing_changed:
-            ephemeral.append({"type": "m.typing",
-                              "content": {"user_ids": self.typing.typing_in(room_id)}})
+        if typing is not None:
+            ephemeral.append({"type": "m.typing", "content": {"user_ids": typing}})
         state = await self._state(room_id, since, timeline, limited, request)
         return {
             "timeline": await self._timeline_section(request, timeline, limited, upto),
