@@ -6,6 +6,7 @@ from aiohttp import web
 
 from client_api import (
     account,
+    cookie_auth,
     discovery,
     dms,
     login,
@@ -16,17 +17,25 @@ from client_api import (
     sync,
     typing,
     user_data,
+    web_session,
     ws_dm,
     ws_stream,
 )
+from homeserver.services import Homeserver
 
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"
 ROUTE_TABLES = [
     discovery.routes, register.routes, login.routes, account.routes, rooms.routes,
     room_events.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
-    presence.routes, ws_dm.routes, ws_stream.routes,
+    presence.routes, ws_dm.routes, ws_stream.routes, web_session.routes,
 ]
+
+
+def setup(app: web.Application, server: Homeserver) -> None:
+    """Sessions for the web page, then every route."""
+    cookie_auth.setup_sessions(app, server)
+    setup_routes(app)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from client_api.cookie_auth import session_token
 from homeserver.accounts import Requester
 from homeserver.errors import BadJson, InvalidParam, MissingToken, NotJson, TooLarge
 from homeserver.schema import SchemaError, parse
@@ -78,7 +79,8 @@ def access_token_of(request: web.Request) -> str | None:
 
 
 async def requester(request: web.Request) -> Requester:
-    token = access_token_of(request)
+    """Who sent the request: by access token, else by the web page's session cookie."""
+    token = access_token_of(request) or await session_token(request)
     if token is None:
         raise MissingToken("Missing access token")
     return await hs(request).accounts.authenticate(token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from collections import OrderedDict
@@ -17,6 +18,7 @@ from homeserver.errors import (
     UnknownToken,
     UserInUse,
 )
+from homeserver.notifier import REVOCATIONS_CHANNEL, Notifier, Subscription
 from homeserver.storage.accounts import AccountStore, Device
 
 DUMMY_FLOWS = [{"stages": ["m.login.dummy"]}]
@@ -44,12 +46,37 @@ def hash_token(token: str) -> str:
 
 
 class AccountService:
-    def __init__(self, store: AccountStore, server_name: str, clock: Clock) -> None:
+    def __init__(self, store: AccountStore, notifier: Notifier, server_name: str,
+                 clock: Clock) -> None:
         self.store = store
+        self.notifier = notifier
         self.server_name = server_name
         self.clock = clock
-        # token hash -> requester; a logout on this worker evicts at once.
+        # token hash -> requester; a logout evicts here at once and on other
+        # workers as soon as the revocation reaches them.
         self._token_cache: OrderedDict[str, Requester] = OrderedDict()
+        self._listener: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Listen for other workers' logouts; returns once the listener is subscribed."""
+        subscription = self.notifier.subscribe([REVOCATIONS_CHANNEL])
+        await subscription.ready()
+        self._listener = asyncio.create_task(self._evict_revoked(subscription))
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+
+    async def _evict_revoked(self, subscription: Subscription) -> None:
+        with subscription:
+            while True:
+                message = await subscription.next()
+                payload = message[1] if message else {}
+                if payload.get("kind") == "revoked" and not subscription.overflowed:
+                    self.forget_tokens(payload["token_hashes"])
+                else:  # a gap (Redis lost, queue overflowed): revocations may be missed
+                    subscription.overflowed = False
+                    self._token_cache.clear()
 
     async def check_username_available(self, username: str) -> str:
         localpart = ids.localpart_of(username, self.server_name).lower()
@@ -126,10 +153,17 @@ class AccountService:
             self._token_cache.pop(key, None)
 
     async def logout(self, requester: Requester) -> None:
-        self.forget_tokens(await self.store.delete_devices(requester.user_id, requester.device_id))
+        await self._revoke(await self.store.delete_devices(requester.user_id,
+                                                           requester.device_id))
 
     async def logout_all(self, requester: Requester) -> None:
-        self.forget_tokens(await self.store.delete_devices(requester.user_id))
+        await self._revoke(await self.store.delete_devices(requester.user_id))
+
+    async def _revoke(self, token_hashes: list[str]) -> None:
+        self.forget_tokens(token_hashes)
+        if token_hashes:
+            await self.notifier.publish(REVOCATIONS_CHANNEL,
+                                        {"kind": "revoked", "token_hashes": token_hashes})
 
     async def devices(self, user_id: str) -> list[Device]:
         return await self.store.devices(user_id)

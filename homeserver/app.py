@@ -18,7 +18,7 @@ def create_app(hs: Homeserver) -> web.Application:
     limit = hs.config.limits.max_body_bytes
     app = web.Application(middlewares=middlewares(limit), client_max_size=limit)
     app[HOMESERVER] = hs
-    client_api.setup_routes(app)
+    client_api.setup(app, hs)
 
     async def close_services(app: web.Application) -> None:
         await hs.close()

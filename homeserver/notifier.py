@@ -2,7 +2,8 @@
 
 Channel names (the brief's groups): ``dm_<low>_<high>`` for a DM pair,
 ``room_<room>`` for any other room, ``user_<user>`` for what concerns one user
-(invites, account data) and ``presence_updates``. IDs are written in a safe
+(invites, account data), ``presence_updates`` and ``token_revocations``
+(logouts, so every worker drops the token from its cache). IDs are written in a safe
 alphabet: ``A-Z a-z 0-9 . -`` stay, every other byte of the UTF-8 form
 becomes ``=`` and two hex digits, so ``_`` only ever separates parts.
 
@@ -20,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 PRESENCE_CHANNEL = "presence_updates"
+REVOCATIONS_CHANNEL = "token_revocations"
 _SAFE = re.compile(rb"[^A-Za-z0-9.\-]")
 MAX_QUEUED = 1000
 

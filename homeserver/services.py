@@ -64,6 +64,7 @@ class Homeserver:
     async def close(self) -> None:
         self.typing.close()
         self.presence.close()
+        self.accounts.close()
         await self.ephemeral.close()
         await self.notifier.close()
         await self.db.close()
@@ -95,6 +96,7 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
         notifier, ephemeral = redis_notifier, RedisEphemeralStore(config.redis)
     server = wire(config, clock, db, key, notifier, ephemeral)
     server.presence.start()
+    await server.accounts.start()
     return server
 
 
@@ -119,7 +121,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
         signing_key=key,
         notifier=notifier,
         ratelimiter=RateLimiter(config.rate_limits, clock),
-        accounts=AccountService(account_store, name, clock),
+        accounts=AccountService(account_store, notifier, name, clock),
         rooms=rooms,
         reader=reader,
         dms=DmService(rooms, user_data, dm_store, event_store, receipt_store, account_store,

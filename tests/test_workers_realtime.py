@@ -10,7 +10,7 @@ import pytest
 
 from homeserver.clock import FakeClock
 from homeserver.services import HOMESERVER, Homeserver
-from tests.conftest import Account, Api
+from tests.conftest import Account, Api, register
 from tests.test_presence import open_tab, until
 from tests.test_workers import dm_across, worker
 from tests.test_ws_dm import connect, next_frame
@@ -129,3 +129,19 @@ async def test_users_of_a_worker_that_stops_refreshing_go_offline(
         clock.advance(30)
         await sweep(two)
         assert await status(two, alice, bob) == "offline"
+
+
+async def test_a_logout_on_one_worker_ends_the_token_on_the_other(
+    workers: tuple[Api, Api]
+) -> None:
+    one, two = workers
+    bob = await register(one.client, "bob")
+    whoami = "/_matrix/client/v3/account/whoami"
+    assert (await two.call("GET", whoami, bob))["user_id"] == bob.user_id  # now cached on two
+    await one.call("POST", "/_matrix/client/v3/logout", bob, {})
+    for _ in range(400):  # the revocation crosses through Redis
+        resp = await two.client.get(whoami, headers=bob.auth)
+        if resp.status == 401:
+            break
+        await asyncio.sleep(0.005)
+    assert (resp.status, (await resp.json())["errcode"]) == (401, "M_UNKNOWN_TOKEN")
