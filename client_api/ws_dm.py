@@ -21,6 +21,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from client_api.http import hs, requester
 from client_api.ws_frames import (
     Frame,
+    FrameSender,
     MessageFrame,
     TypingFrame,
     close_code,
@@ -53,13 +54,19 @@ async def dm_socket(request: web.Request) -> web.WebSocketResponse:
     channel = await server.rooms.writer.channel_of(room_id)
     server.typing.socket_opened(who.user_id, room_id)
     async with server.presence.connection(who.user_id):
-        await _serve(ws, server, who, room_id, peer, channel)
+        await _serve(frame_sender(ws, request), server, who, room_id, peer, channel)
     return ws
 
 
-async def _serve(ws: web.WebSocketResponse, server: Homeserver, who: Requester, room_id: str,
+def frame_sender(ws: web.WebSocketResponse, request: web.Request) -> FrameSender:
+    return FrameSender(ws, request, hs(request).config.limits.socket_send_timeout_ms / 1000)
+
+
+async def _serve(sender: FrameSender, server: Homeserver, who: Requester, room_id: str,
                  peer: str, channel: str) -> None:
-    with server.notifier.subscribe([channel]) as subscription:
+    ws = sender.ws
+    queue = server.config.limits.socket_queue
+    with server.notifier.subscribe([channel], max_queued=queue) as subscription:
         await subscription.ready()
         # From here nothing published in the DM can be missed; the client may rely on it.
         presence = (await server.presence.contents([peer]))[peer]
@@ -67,7 +74,7 @@ async def _serve(ws: web.WebSocketResponse, server: Homeserver, who: Requester, 
                             "presence": presence["presence"],
                             "last_active_ago": presence.get("last_active_ago")})
         pump = asyncio.create_task(
-            close_on_failure(ws, _relay(ws, server, subscription, who, room_id, peer))
+            close_on_failure(ws, _relay(sender, server, subscription, who, room_id, peer))
         )
         try:
             await _serve_frames(ws, server, who, room_id)
@@ -126,12 +133,15 @@ async def close_on_failure(ws: web.WebSocketResponse, pump: Awaitable[None]) -> 
         await ws.close(code=WSCloseCode.INTERNAL_ERROR)
 
 
-async def _relay(ws: web.WebSocketResponse, server: Homeserver, subscription: Subscription,
+async def _relay(sender: FrameSender, server: Homeserver, subscription: Subscription,
                  who: Requester, room_id: str, peer: str) -> None:
     """Turn channel messages into server frames until the socket closes."""
     typing_seen: set[str] = set()
-    while not ws.closed:
+    while not sender.ws.closed:
         message = await subscription.next()
+        if subscription.overflowed:  # it fell too far behind to catch up here
+            await sender.cut_off()
+            return
         if message is None:
             continue
         payload = message[1]
@@ -139,14 +149,14 @@ async def _relay(ws: web.WebSocketResponse, server: Homeserver, subscription: Su
         if kind == "event":
             event = await server.reader.event(who.user_id, room_id, payload["event_id"])
             if event["type"] in RELAYED_TYPES:
-                await ws.send_json({"type": "message", "event": event})
+                await sender.send({"type": "message", "event": event})
         elif kind == "typing" and payload.get("room_id") == room_id:
             now = set(await server.typing.typing_in(room_id)) - {who.user_id}
             for user in now ^ typing_seen:
-                await ws.send_json({"type": "typing", "user_id": user, "typing": user in now})
+                await sender.send({"type": "typing", "user_id": user, "typing": user in now})
             typing_seen = now
         elif kind == "presence" and payload.get("user_id") == peer:
             content = (await server.presence.contents([peer]))[peer]
-            await ws.send_json({"type": "presence", "user_id": peer,
-                                "presence": content["presence"],
+            await sender.send({"type": "presence", "user_id": peer,
+                               "presence": content["presence"],
                                 "last_active_ago": content.get("last_active_ago")})

@@ -8,20 +8,27 @@ Client frames::
 
 Close codes sent before any data when a socket cannot be opened:
 4001 no or unknown access token, 4003 not allowed, 4004 unknown user,
-4000 a bad request (for example a DM with yourself).
+4000 a bad request (for example a DM with yourself). An open socket whose
+client stops reading is closed with 4008 once a send waits longer than
+``limits.socket_send_timeout_ms`` or its queue passes ``limits.socket_queue``
+messages: reconnect and fill the gap from the last token.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from aiohttp import web
 
 from homeserver.errors import BadJson, MatrixError, NotJson
 from homeserver.schema import SchemaError, limit, optional, parse
 
 MAX_BODY_CHARS = 32_000
 CLOSE_CODES = {401: 4001, 403: 4003, 404: 4004}
+CLOSE_TOO_SLOW = 4008
 
 
 @dataclass
@@ -70,3 +77,30 @@ def error_frame(exc: MatrixError) -> dict[str, Any]:
 
 def close_code(exc: MatrixError) -> int:
     return CLOSE_CODES.get(exc.status, 4000)
+
+
+
+class FrameSender:
+    """Pushes server frames; a client that stops reading is cut off with 4008."""
+
+    def __init__(self, ws: web.WebSocketResponse, request: web.Request,
+                 timeout_s: float) -> None:
+        self.ws = ws
+        self.request = request
+        self.timeout_s = timeout_s
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self.ws.send_json(frame)
+        except TimeoutError:
+            await self.cut_off()
+
+    async def cut_off(self) -> None:
+        """Close as too slow; if even the close frame cannot leave, drop the connection."""
+        try:
+            async with asyncio.timeout(1.0):
+                await self.ws.close(code=CLOSE_TOO_SLOW, message=b"client too slow")
+        except TimeoutError:
+            if self.request.transport is not None:
+                self.request.transport.abort()

@@ -15,8 +15,8 @@ import contextlib
 from aiohttp import WSMsgType, web
 
 from client_api.http import hs, requester
-from client_api.ws_dm import HEARTBEAT_SECONDS, close_on_failure, handle_frame
-from client_api.ws_frames import close_code, error_frame, parse_frame
+from client_api.ws_dm import HEARTBEAT_SECONDS, close_on_failure, frame_sender, handle_frame
+from client_api.ws_frames import FrameSender, close_code, error_frame, parse_frame
 from homeserver.accounts import Requester
 from homeserver.errors import BadJson, MatrixError
 from homeserver.services import Homeserver
@@ -42,13 +42,14 @@ async def stream_socket(request: web.Request) -> web.WebSocketResponse:
         return ws
     server = hs(request)
     async with server.presence.connection(who.user_id):
-        await _serve(ws, server, who, since)
+        await _serve(frame_sender(ws, request), server, who, since)
     return ws
 
 
-async def _serve(ws: web.WebSocketResponse, server: Homeserver, who: Requester,
+async def _serve(sender: FrameSender, server: Homeserver, who: Requester,
                  since: str | None) -> None:
-    pump = asyncio.create_task(close_on_failure(ws, _push_syncs(ws, server, who, since)))
+    ws = sender.ws
+    pump = asyncio.create_task(close_on_failure(ws, _push_syncs(sender, server, who, since)))
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -73,11 +74,11 @@ async def _answer(server: Homeserver, who: Requester, raw: str) -> dict | None:
         return error_frame(exc)
 
 
-async def _push_syncs(ws: web.WebSocketResponse, server: Homeserver, who: Requester,
+async def _push_syncs(sender: FrameSender, server: Homeserver, who: Requester,
                       token: str | None) -> None:
     """Send the first sync frame, then one frame per change, each from the last token."""
     first = True
-    while not ws.closed:
+    while not sender.ws.closed:
         result = await server.sync.sync(SyncRequest(
             user_id=who.user_id, device_id=who.device_id,
             since=parse_token(token) if token else None,
@@ -87,5 +88,5 @@ async def _push_syncs(ws: web.WebSocketResponse, server: Homeserver, who: Reques
         ))
         body = result.to_json()
         if first or not result.empty:
-            await ws.send_json({"type": "sync", **body})
+            await sender.send({"type": "sync", **body})
         token, first = body["next_batch"], False

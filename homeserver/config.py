@@ -53,6 +53,9 @@ class RateLimits:
 @dataclass
 class Limits:
     max_body_bytes: int = optional(1_048_576, min=1024)
+    # A socket whose client stops reading is closed (4008) past either bound.
+    socket_send_timeout_ms: int = optional(10_000, min=10)
+    socket_queue: int = optional(1000, min=1)
 
 
 @dataclass

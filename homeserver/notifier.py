@@ -47,10 +47,11 @@ def user_channel(user_id: str) -> str:
 class Subscription:
     """A queue of messages from the channels it listens to."""
 
-    def __init__(self, notifier: Notifier, channels: Iterable[str]) -> None:
+    def __init__(self, notifier: Notifier, channels: Iterable[str],
+                 max_queued: int = MAX_QUEUED) -> None:
         self.channels = frozenset(channels)
         self._notifier = notifier
-        self._queue: asyncio.Queue[Message] = asyncio.Queue(MAX_QUEUED)
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(max_queued)
         self.overflowed = False
 
     async def ready(self) -> None:
@@ -87,7 +88,8 @@ class Notifier(ABC):
     async def publish(self, channel: str, payload: dict[str, Any]) -> None: ...
 
     @abstractmethod
-    def subscribe(self, channels: Iterable[str]) -> Subscription: ...
+    def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED) -> Subscription:
+        """A subscription holding at most ``max_queued`` unread messages."""
 
     @abstractmethod
     def unsubscribe(self, subscription: Subscription) -> None: ...
@@ -110,8 +112,8 @@ class LocalNotifier(Notifier):
         for subscription in list(self._subscribers.get(channel, ())):
             subscription.deliver((channel, payload))
 
-    def subscribe(self, channels: Iterable[str]) -> Subscription:
-        return self.add(Subscription(self, channels))
+    def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED) -> Subscription:
+        return self.add(Subscription(self, channels, max_queued))
 
     def add(self, subscription: Subscription) -> Subscription:
         for channel in subscription.channels:

@@ -19,7 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from homeserver.notifier import LocalNotifier, Notifier, Subscription
+from homeserver.notifier import MAX_QUEUED, LocalNotifier, Notifier, Subscription
 
 log = logging.getLogger(__name__)
 MIN_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS = 0.1, 5.0
@@ -50,8 +50,8 @@ class RedisNotifier(Notifier):
             log.warning("could not publish to Redis: %s", exc)
             await self._local.publish(channel, payload)
 
-    def subscribe(self, channels: Iterable[str]) -> Subscription:
-        subscription = Subscription(self, channels)
+    def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED) -> Subscription:
+        subscription = Subscription(self, channels, max_queued)
         self._local.add(subscription)
         for channel in subscription.channels:
             self._counts[channel] += 1

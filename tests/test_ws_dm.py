@@ -8,7 +8,10 @@ from typing import Any
 
 from aiohttp import WSMsgType
 
-from tests.conftest import Account, Api, register
+from homeserver.app import create_app
+from homeserver.clock import FakeClock
+from homeserver.services import build_homeserver
+from tests.conftest import Account, Api, make_config, register
 
 TIMEOUT = 5
 
@@ -122,3 +125,29 @@ async def test_leaving_the_dm_closes_its_socket(api: Api) -> None:
         if msg.type != WSMsgType.TEXT:
             break
     assert msg.type == WSMsgType.CLOSE and msg.data == 4003
+
+
+async def test_a_client_that_stops_reading_is_cut_off(tmp_path: Any, aiohttp_client: Any,
+                                                      clock: FakeClock) -> None:
+    config = make_config(tmp_path, None, **{"limits.socket_send_timeout_ms": 200})
+    api = Api(await aiohttp_client(create_app(await build_homeserver(config, clock))))
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    room = (await api.call("POST", f"/_matrix/client/unstable/dm/{bob.user_id}", alice))[
+        "room_id"]
+    await api.join(bob, room)
+    silent = await connect(api, bob, alice.user_id)  # never reads while alice sends
+    sent, body = 0, "x" * 50_000
+    while sent < 400:  # 20 MB: well past what the socket buffers hold
+        await asyncio.gather(*(api.send(alice, room, body) for _ in range(10)))
+        sent += 10
+    received, last = 0, None
+    while True:
+        last = await asyncio.wait_for(silent.receive(), TIMEOUT)
+        if last.type != WSMsgType.TEXT:
+            break
+        received += json.loads(last.data)["type"] == "message"
+    assert received < sent
+    # 4008 if the close frame got through, else the connection was dropped (1006).
+    assert last.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR)
+    assert silent.close_code in (4008, 1006)

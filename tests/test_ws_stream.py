@@ -73,3 +73,42 @@ async def test_frames_need_a_room_and_act_in_it(api: Api) -> None:
     refused = await api.client.ws_connect(WS)
     msg = await asyncio.wait_for(refused.receive(), 5)
     assert msg.type == WSMsgType.CLOSE and msg.data == 4001
+
+
+async def test_a_stranger_sees_no_typing_or_presence(api: Api) -> None:
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    eve = await register(api.client, "eve")
+    room = (await api.call("POST", f"/_matrix/client/unstable/dm/{bob.user_id}", alice))[
+        "room_id"]
+    await api.join(bob, room)
+    eve_room = await api.create_room(eve)
+    eve_ws = await api.client.ws_connect(WS, headers=eve.auth)
+    await next_frame(eve_ws, "sync")
+    bob_ws = await api.client.ws_connect(WS, headers=bob.auth)
+    await next_frame(bob_ws, "sync")
+
+    alice_ws = await api.client.ws_connect(WS, headers=alice.auth)  # alice comes online
+    await next_frame(alice_ws, "sync")
+    await api.call("PUT", f"/_matrix/client/v3/rooms/{room}/typing/{alice.user_id}", alice,
+                   {"typing": True, "timeout": 30_000})
+    seen_by_bob: set[str] = set()
+    while seen_by_bob != {"presence", "typing"}:
+        frame = await next_frame(bob_ws, "sync")
+        if any(e["sender"] == alice.user_id for e in frame["presence"]["events"]):
+            seen_by_bob.add("presence")
+        if any(e["type"] == "m.typing" for e in
+               frame["rooms"]["join"].get(room, {}).get("ephemeral", {}).get("events", [])):
+            seen_by_bob.add("typing")
+
+    # Eve's own message comes after alice's news was published: everything
+    # eve receives up to it must be free of alice.
+    await api.send(eve, eve_room, "only mine")
+    while True:
+        frame = await next_frame(eve_ws, "sync")
+        assert all(e["sender"] != alice.user_id for e in frame["presence"]["events"])
+        assert set(frame["rooms"]["join"]) <= {eve_room}
+        if bodies(frame, eve_room) == ["only mine"]:
+            break
+    for ws in (eve_ws, bob_ws, alice_ws):
+        await ws.close()
