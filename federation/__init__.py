@@ -1,1 +1,43 @@
-"""Server-Server API: server keys, X-Matrix request auth, transactions (issue 6)."""
+"""The Server-Server API: server keys, X-Matrix request auth, transactions, joins.
+
+``setup`` mounts it on the application. The key endpoint is always served;
+the rest only with ``federation.enabled``.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from federation import dm_api, keys_api, membership_api, transactions_api
+from federation.dms import FederatedDms
+from federation.edu_relay import TypingToServers
+from federation.joins import RemoteJoiner
+from federation.services import FEDERATION, build_federation
+from homeserver.services import Homeserver
+
+
+def setup(app: web.Application, hs: Homeserver) -> None:
+    federation = build_federation(hs)
+    app[FEDERATION] = federation
+    app.router.add_routes(keys_api.routes)
+    if hs.config.federation.enabled:
+        for routes in (transactions_api.routes, membership_api.routes, dm_api.routes):
+            app.router.add_routes(routes)
+        joiner = RemoteJoiner(hs, federation.client, federation.keyring)
+        hs.dms.remote = FederatedDms(hs, federation.client, joiner)
+        hs.typing.relay = TypingToServers(hs.reader.events, federation.sender, hs.server_name)
+
+        async def start(app: web.Application) -> None:
+            await federation.start()
+
+        app.on_startup.append(start)
+    else:
+        async def remember_key(app: web.Application) -> None:
+            await federation.keyring.remember_own_key()
+
+        app.on_startup.append(remember_key)
+
+    async def close(app: web.Application) -> None:
+        await federation.close()
+
+    app.on_cleanup.insert(0, close)

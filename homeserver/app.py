@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 import client_api
+import federation
 from client_api.middleware import middlewares
 from homeserver.services import HOMESERVER, Homeserver
 
@@ -19,6 +20,7 @@ def create_app(hs: Homeserver) -> web.Application:
     app = web.Application(middlewares=middlewares(limit), client_max_size=limit)
     app[HOMESERVER] = hs
     client_api.setup(app, hs)
+    federation.setup(app, hs)
 
     async def close_services(app: web.Application) -> None:
         await hs.close()

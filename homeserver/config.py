@@ -75,6 +75,8 @@ class Federation:
     enabled: bool = False
     # server_name -> base URL; overrides discovery (tests, private networks)
     endpoints: dict[str, str] = field(default_factory=dict)
+    # Retries to a failing server back off exponentially from 1 s up to this.
+    max_backoff_ms: int = optional(600_000, min=100)
 
 
 @dataclass

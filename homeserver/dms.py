@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from homeserver import ids
 from homeserver.clock import Clock
@@ -48,6 +48,12 @@ class DmResolution:
     created: bool
 
 
+class RemoteDms(Protocol):
+    """DMs with users of other servers (provided by the federation package)."""
+
+    async def resolve(self, me: str, other: str) -> DmResolution: ...
+
+
 class DmService:
     def __init__(self, rooms: RoomService, user_data: UserDataService, store: DmStore,
                  events: EventStore, receipts: ReceiptStore, accounts: AccountStore,
@@ -59,13 +65,21 @@ class DmService:
         self.receipts = receipts
         self.accounts = accounts
         self.clock = clock
+        self.remote: RemoteDms | None = None  # set when federation is enabled
 
     async def resolve(self, me: str, other: str) -> DmResolution:
         """The pair's room, made on first use; both users end up in it again."""
         if me == other:
             raise MatrixError("You cannot start a DM with yourself", status=400,
                               errcode="M_INVALID_PARAM")
+        if self.remote is not None and ids.is_valid_user_id(other) \
+                and ids.server_of(other) != self.rooms.server_name:
+            return await self.remote.resolve(me, other)
         await self.rooms.check_local_user(other)
+        return await self.resolve_here(me, other)
+
+    async def resolve_here(self, me: str, other: str) -> DmResolution:
+        """Resolve a pair whose room lives on this server (``me`` is local)."""
         low, high = dm_pair(me, other)
         async with self.rooms.writer.transaction() as txn:
             room_id = await self.store.room_for_pair(txn.conn, low, high)
@@ -80,6 +94,40 @@ class DmService:
             await self.user_data.add_to_direct(txn, me, other, room_id)
             await self.user_data.add_to_direct(txn, other, me, room_id)
         return DmResolution(room_id, created)
+
+    async def open_for_peer(self, local: str, remote: str) -> str:
+        """The room of a pair whose lower user is ours, asked for by the remote user's
+        server: made on first use with ``local`` as creator, the remote user (re)invited."""
+        low, high = dm_pair(local, remote)
+        async with self.rooms.writer.transaction() as txn:
+            room_id = await self.store.room_for_pair(txn.conn, low, high)
+            if room_id is None:
+                room_id = dm_room_id(low, high)
+                await self.store.insert_pair(txn.conn, low, high, room_id, self.clock.time_ms())
+                spec = RoomSpec(preset="trusted_private_chat", invite=[remote], is_direct=True)
+                await self.rooms.create_in(txn, room_id, local, spec)
+                await self.user_data.add_to_direct(txn, local, remote, room_id)
+            elif await self._membership(txn, room_id, remote) in ("leave", None):
+                if await self._membership(txn, room_id, local) != "join":
+                    raise Forbidden("Both of you have left this DM; it cannot be reopened")
+                await self.rooms.set_membership(txn, room_id, local, remote, "invite",
+                                                is_direct=True)
+        return room_id
+
+    async def record_pair(self, me: str, other: str, room_id: str) -> None:
+        """Remember a pair's room that lives on another server."""
+        low, high = dm_pair(me, other)
+        async with self.rooms.writer.transaction() as txn:
+            await self.store.insert_pair(txn.conn, low, high, room_id, self.clock.time_ms())
+            await self.user_data.add_to_direct(txn, me, other, room_id)
+
+    async def room_of_pair(self, me: str, other: str) -> str | None:
+        low, high = dm_pair(me, other)
+        return await self.store.room_for_pair(self.events.db, low, high)
+
+    async def membership(self, room_id: str, user_id: str) -> str | None:
+        row = await self.events.membership(room_id, user_id)
+        return None if row is None else row["membership"]
 
     async def _bring_back(self, txn: WriteTxn, room_id: str, me: str, other: str) -> None:
         """Re-join the requester and re-invite the peer, whoever of them had left."""

@@ -47,6 +47,12 @@ class Forbidden(MatrixError):
     status, errcode = 403, "M_FORBIDDEN"
 
 
+class Unauthorized(MatrixError):
+    """A federation request whose signature cannot be verified."""
+
+    status, errcode = 401, "M_UNAUTHORIZED"
+
+
 class NotJson(MatrixError):
     status, errcode = 400, "M_NOT_JSON"
 

@@ -3,7 +3,8 @@
 Channel names (the brief's groups): ``dm_<low>_<high>`` for a DM pair,
 ``room_<room>`` for any other room, ``user_<user>`` for what concerns one user
 (invites, account data), ``presence_updates`` and ``token_revocations``
-(logouts, so every worker drops the token from its cache). IDs are written in a safe
+(logouts, so every worker drops the token from its cache) and
+``federation_outbox`` (wakes the federation sender). IDs are written in a safe
 alphabet: ``A-Z a-z 0-9 . -`` stay, every other byte of the UTF-8 form
 becomes ``=`` and two hex digits, so ``_`` only ever separates parts.
 
@@ -22,6 +23,7 @@ from typing import Any
 
 PRESENCE_CHANNEL = "presence_updates"
 REVOCATIONS_CHANNEL = "token_revocations"
+OUTBOX_CHANNEL = "federation_outbox"
 _SAFE = re.compile(rb"[^A-Za-z0-9.\-]")
 MAX_QUEUED = 1000
 

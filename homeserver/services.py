@@ -29,6 +29,7 @@ from homeserver.storage import Database, connect
 from homeserver.storage.accounts import AccountStore
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
+from homeserver.storage.federation import FederationStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.user_data import UserDataStore
@@ -106,7 +107,8 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
     name = config.server_name
     account_store, event_store, dm_store = AccountStore(db), EventStore(db), DmStore(db)
     receipt_store, user_data_store = ReceiptStore(db), UserDataStore(db)
-    writer = EventWriter(db, event_store, dm_store, notifier, key, name, clock)
+    outbox = FederationStore(db) if config.federation.enabled else None
+    writer = EventWriter(db, event_store, dm_store, notifier, key, name, clock, outbox)
     rooms = RoomService(writer, event_store, dm_store, account_store, name, clock)
     reader = RoomReader(event_store, clock)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writer, clock)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Protocol
 
 from homeserver.clock import Clock
 from homeserver.ephemeral import EphemeralStore
@@ -21,6 +22,13 @@ from homeserver.rooms.writer import EventWriter
 from homeserver.storage.events import EventStore
 
 MAX_TIMEOUT_MS = 120_000
+
+
+class TypingRelay(Protocol):
+    """Tells other servers in the room (provided by the federation package)."""
+
+    async def typing_changed(self, room_id: str, user_id: str, typing: bool,
+                             timeout_ms: int) -> None: ...
 
 
 class TypingService:
@@ -35,6 +43,7 @@ class TypingService:
         self.max_timeout_ms = max_timeout_ms
         self._timers: dict[tuple[str, str, int], asyncio.Task[None]] = {}
         self._sockets: Counter[tuple[str, str]] = Counter()  # (user, room) -> open sockets
+        self.relay: TypingRelay | None = None
 
     def socket_opened(self, user_id: str, room_id: str) -> None:
         self._sockets[(user_id, room_id)] += 1
@@ -55,11 +64,13 @@ class TypingService:
             await self._stop(room_id, user_id)
             return
         now = self.clock.time_ms()
-        expiry = now + max(0, min(timeout_ms, self.max_timeout_ms))
-        serial = await self.store.start_typing(room_id, user_id, expiry, now)
-        self._expire_at(room_id, user_id, expiry)
+        timeout_ms = max(0, min(timeout_ms, self.max_timeout_ms))
+        serial = await self.store.start_typing(room_id, user_id, now + timeout_ms, now)
+        self._expire_at(room_id, user_id, now + timeout_ms)
         if serial is not None:
             await self._announce(room_id, serial)
+        if self.relay is not None:
+            await self.relay.typing_changed(room_id, user_id, True, timeout_ms)
 
     async def typing_in(self, room_id: str) -> list[str]:
         typers = await self.store.typers(room_id, self.clock.time_ms())
@@ -97,6 +108,8 @@ class TypingService:
         serial = await self.store.stop_typing(room_id, user_id, self.clock.time_ms())
         if serial is not None:
             await self._announce(room_id, serial)
+            if self.relay is not None:
+                await self.relay.typing_changed(room_id, user_id, False, 0)
 
     async def _announce(self, room_id: str, serial: int) -> None:
         channel = await self.writer.channel_of(room_id)

@@ -19,10 +19,18 @@ from homeserver.events import auth_rules
 from homeserver.events.canonical import canonical_json
 from homeserver.events.hashing import compute_event_id, sign_event
 from homeserver.events.keys import SigningKey
-from homeserver.notifier import Notifier, dm_channel, room_channel, user_channel
+from homeserver.ids import server_of
+from homeserver.notifier import (
+    OUTBOX_CHANNEL,
+    Notifier,
+    dm_channel,
+    room_channel,
+    user_channel,
+)
 from homeserver.storage.database import Connection, Database
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore, StoredEvent
+from homeserver.storage.federation import FederationStore
 from homeserver.storage.stream import next_position
 
 ROOM_VERSION = "10"
@@ -42,10 +50,12 @@ class WriteTxn:
 
 class EventWriter:
     def __init__(self, db: Database, events: EventStore, dms: DmStore, notifier: Notifier,
-                 key: SigningKey, server_name: str, clock: Clock) -> None:
+                 key: SigningKey, server_name: str, clock: Clock,
+                 outbox: FederationStore | None = None) -> None:
         self.db = db
         self.events = events
         self.dms = dms
+        self.outbox = outbox  # None: federation off, nothing is queued for other servers
         self.notifier = notifier
         self.key = key
         self.server_name = server_name
@@ -79,8 +89,85 @@ class EventWriter:
         event = StoredEvent(ordering, compute_event_id(pdu), pdu)
         await self.events.insert_event(txn.conn, event)
         await self._announce(txn, event)
+        await self._queue_for_other_servers(txn, event)
         return event
 
+    async def accept_remote(self, txn: WriteTxn, pdu: dict[str, Any],
+                            event_id: str) -> StoredEvent:
+        """Store a PDU another server sent (already checked for validity) if the auth
+        rules allow it against the room's current state; Forbidden otherwise."""
+        existing = await self.events.event(event_id, txn.conn)
+        if existing is not None:
+            return existing
+        room_id = pdu["room_id"]
+        known = await self.events.room_exists(txn.conn, room_id)
+        if pdu["type"] == "m.room.create" and pdu.get("state_key") == "" and not known:
+            await self.events.insert_room(txn.conn, room_id, ROOM_VERSION, pdu["sender"],
+                                          False, self.clock.time_ms())
+        elif not known:
+            raise Forbidden("Unknown room")
+        auth_state = await self._auth_state(txn.conn, room_id, pdu)
+        try:
+            auth_rules.check_auth(pdu, {k: e.pdu for k, e in auth_state.items()})
+        except auth_rules.AuthError as exc:
+            raise Forbidden(str(exc)) from None
+        event = StoredEvent(await next_position(txn.conn), event_id, pdu)
+        await self.events.insert_event(txn.conn, event)
+        await self._announce(txn, event)
+        return event
+
+    async def accept_invite(self, txn: WriteTxn, pdu: dict[str, Any],
+                            event_id: str) -> StoredEvent | None:
+        """Store another server's invite of one of our users (signature already checked).
+        We may not hold the room's state yet, so the invite is kept as it came; the
+        auth rules apply once the user joins. None if they are already in the room."""
+        existing = await self.events.event(event_id, txn.conn)
+        if existing is not None:
+            return existing
+        room_id, target = pdu["room_id"], pdu["state_key"]
+        if not await self.events.room_exists(txn.conn, room_id):
+            await self.events.insert_room(txn.conn, room_id, ROOM_VERSION, pdu["sender"],
+                                          bool(pdu["content"].get("is_direct")),
+                                          self.clock.time_ms())
+        current = await self.events.membership(room_id, target, txn.conn)
+        if current is not None and current["membership"] == "join":
+            return None
+        event = StoredEvent(await next_position(txn.conn), event_id, pdu)
+        await self.events.insert_event(txn.conn, event)
+        await self._announce(txn, event)
+        return event
+
+    async def template(self, room_id: str, sender: str, event_type: str,
+                       content: dict[str, Any], state_key: str | None = None) -> dict[str, Any]:
+        """An unsigned event another server may sign and send back (make_join,
+        make_leave), checked against the auth rules as if it were sent now."""
+        unsigned = {"type": event_type, "sender": sender, "content": content,
+                    "room_id": room_id, "origin_server_ts": self.clock.time_ms(),
+                    **({"state_key": state_key} if state_key is not None else {})}
+        auth_state = await self._auth_state(self.db, room_id, unsigned)
+        latest = await self.events.latest_event(self.db, room_id)
+        if latest is None:
+            raise Forbidden("Unknown room")
+        pdu = {**unsigned, "auth_events": sorted(e.event_id for e in auth_state.values()),
+               "prev_events": [latest["event_id"]], "depth": latest["depth"] + 1}
+        try:
+            auth_rules.check_auth(pdu, {k: e.pdu for k, e in auth_state.items()})
+        except auth_rules.AuthError as exc:
+            raise Forbidden(str(exc)) from None
+        return pdu
+
+    async def _queue_for_other_servers(self, txn: WriteTxn, event: StoredEvent) -> None:
+        """Queue a local event for every other server in the room, in this transaction."""
+        if self.outbox is None:
+            return
+        users = await self.events.joined_users(event.room_id, txn.conn)
+        if event.type == "m.room.member" and event.state_key:
+            users.append(event.state_key)  # a remote user leaving or kicked is told too
+        servers = sorted({server_of(u) for u in users} - {self.server_name})
+        if servers:
+            await self.outbox.enqueue_pdu(txn.conn, servers, event.stream_ordering,
+                                          canonical_json(event.pdu).decode())
+            txn.announce(OUTBOX_CHANNEL, {"kind": "outbox"})
     async def _auth_state(self, conn: Connection, room_id: str,
                           partial: dict[str, Any]) -> dict[tuple[str, str], StoredEvent]:
         if partial["type"] == "m.room.create":

@@ -56,6 +56,10 @@ class Database(Connection):
     def advisory_lock(self, key: int) -> AbstractAsyncContextManager[Connection]:
         """A transaction that holds a deployment-wide lock on ``key``."""
 
+    @abstractmethod
+    def leadership(self, key: int) -> AbstractAsyncContextManager[bool]:
+        """Try to become the one holder of ``key`` for as long as the context lasts."""
+
 
 async def connect(url: str) -> Database:
     """Open the database ``url`` names: ``sqlite:///path`` or ``postgresql://...``."""

@@ -209,6 +209,12 @@ class EventStore:
             )
         return [r["user_id"] for r in rows]
 
+    async def joined_users(self, room_id: str, conn: Connection | None = None) -> list[str]:
+        rows = await (conn or self.db).fetch(
+            "SELECT user_id FROM memberships WHERE room_id = $1 AND membership = 'join'",
+            room_id)
+        return [r["user_id"] for r in rows]
+
     async def share_a_room(self, user_a: str, user_b: str) -> bool:
         row = await self.db.fetchrow(
             "SELECT 1 FROM memberships a JOIN memberships b ON a.room_id = b.room_id"

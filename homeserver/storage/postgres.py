@@ -65,5 +65,16 @@ class PostgresDatabase(Database):
             await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
             yield conn
 
+    @asynccontextmanager
+    async def leadership(self, key: int) -> AsyncIterator[bool]:
+        # A session lock on a connection of its own: held until we let go or die.
+        async with self._pool.acquire() as conn:
+            won = await conn.fetchval("SELECT pg_try_advisory_lock($1)", key)
+            try:
+                yield bool(won)
+            finally:
+                if won:
+                    await conn.execute("SELECT pg_advisory_unlock($1)", key)
+
     async def close(self) -> None:
         await self._pool.close()

@@ -105,6 +105,10 @@ class SqliteDatabase(Database):
         # and BEGIN IMMEDIATE serialises processes sharing the file.
         return self.transaction()
 
+    @asynccontextmanager
+    async def leadership(self, key: int) -> AsyncIterator[bool]:
+        yield True  # the embedded store has one process: it always leads
+
     async def close(self) -> None:
         for conn in self._raw:
             await conn.close()

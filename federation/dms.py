@@ -1,0 +1,75 @@
+"""Cross-server DMs: one room per pair, living on the server of the lower user ID.
+
+When our user is the lower of the pair, the room is made here as for a
+local pair, and the other server is told through a standard ``/invite``.
+When our user is the higher, we ask the lower user's server for the pair's
+room with a signed query (``GET /_matrix/federation/unstable/dm/{low}/{high}``,
+which makes the room there if needed and invites our user), then join it
+with make_join/send_join. Both sides starting at once end in one room: the
+lower side's resolution is serialised by its stream lock.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from federation.client import FederationClient, FederationError, path
+from federation.joins import RemoteJoiner
+from homeserver.dms import DmResolution, dm_pair
+from homeserver.errors import MatrixError
+from homeserver.events.format import stripped_state
+from homeserver.ids import server_of
+from homeserver.rooms.writer import ROOM_VERSION
+from homeserver.services import Homeserver
+
+log = logging.getLogger(__name__)
+QUERY_PATH = "/_matrix/federation/unstable/dm/{}/{}"
+
+
+class FederatedDms:
+    def __init__(self, hs: Homeserver, client: FederationClient, joiner: RemoteJoiner) -> None:
+        self.hs = hs
+        self.client = client
+        self.joiner = joiner
+
+    async def resolve(self, me: str, other: str) -> DmResolution:
+        low, high = dm_pair(me, other)
+        if server_of(low) == self.hs.server_name:
+            resolution = await self.hs.dms.resolve_here(me, other)
+            if await self.hs.dms.membership(resolution.room_id, other) == "invite":
+                await self.send_invite(resolution.room_id, other)
+            return resolution
+        known = await self.hs.dms.room_of_pair(me, other)
+        if known is not None and await self.hs.dms.membership(known, me) == "join":
+            return DmResolution(known, created=False)
+        home = server_of(low)
+        try:
+            answer = await self.client.request("GET", home, path(QUERY_PATH, low, high))
+        except FederationError as exc:
+            raise MatrixError(f"{home} could not open the DM: {exc}", status=502,
+                              errcode="M_UNKNOWN") from None
+        room_id = str(answer["room_id"])
+        await self.joiner.join(room_id, me, via=home)
+        if known is None:
+            await self.hs.dms.record_pair(me, other, room_id)
+        return DmResolution(room_id, created=known is None)
+
+    async def send_invite(self, room_id: str, invitee: str) -> None:
+        """Tell the invitee's server of an invite we already stored (best effort: the
+        DM also opens when their user starts it from their side)."""
+        row = await self.hs.reader.events.membership(room_id, invitee)
+        if row is None:
+            return
+        invite = await self.hs.reader.events.event(row["event_id"])
+        if invite is None:
+            return
+        state = await self.hs.reader.events.current_state(room_id)
+        body = {"room_version": ROOM_VERSION, "event": invite.pdu,
+                "invite_room_state": [stripped_state(e) for e in state
+                                      if e.type != "m.room.member"]}
+        try:
+            await self.client.request(
+                "PUT", server_of(invitee),
+                path("/_matrix/federation/v2/invite/{}/{}", room_id, invite.event_id), body)
+        except FederationError as exc:
+            log.warning("could not send the invite of %s to its server: %s", invitee, exc)

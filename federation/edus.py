@@ -1,0 +1,45 @@
+"""EDUs from other servers: typing, receipts and presence of their own users."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from homeserver.errors import MatrixError
+from homeserver.ids import server_of
+from homeserver.services import Homeserver
+
+log = logging.getLogger(__name__)
+REMOTE_TYPING_TIMEOUT_MS = 30_000
+
+
+async def receive_edu(server: Homeserver, origin: str, edu: Any) -> None:
+    """Apply one EDU; one that is malformed or not the origin's to give is dropped."""
+    if not isinstance(edu, dict) or not isinstance(edu.get("content"), dict):
+        return
+    kind, content = edu.get("edu_type"), edu["content"]
+    try:
+        if kind == "m.typing":
+            await _typing(server, origin, content)
+        elif kind == "m.receipt":
+            await _receipts(server, origin, content)
+    except (MatrixError, KeyError, TypeError, ValueError) as exc:
+        log.info("dropped %s EDU from %s: %s", kind, origin, exc)
+
+
+async def _typing(server: Homeserver, origin: str, content: dict[str, Any]) -> None:
+    user_id, room_id = str(content["user_id"]), str(content["room_id"])
+    if server_of(user_id) != origin:
+        return
+    # Remote typing expires here too, on our own timer.
+    await server.typing.set_typing(user_id, room_id, bool(content.get("typing")),
+                                   REMOTE_TYPING_TIMEOUT_MS)
+
+
+async def _receipts(server: Homeserver, origin: str, content: dict[str, Any]) -> None:
+    for room_id, by_type in content.items():
+        for user_id, receipt in by_type.get("m.read", {}).items():
+            if server_of(user_id) != origin:
+                continue  # a server speaks only for its own users
+            for event_id in receipt.get("event_ids", [])[:1]:
+                await server.user_data.receipt(user_id, room_id, "m.read", event_id)

@@ -1,0 +1,219 @@
+"""Two servers federating over real HTTP on loopback: keys, request auth, DMs, delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from signedjson.key import decode_verify_key_bytes
+from signedjson.sign import verify_signed_json
+
+from federation.request_auth import authorization_header
+from homeserver.app import create_app
+from homeserver.events.canonical import decode_base64
+from homeserver.events.hashing import sign_event
+from homeserver.events.keys import generate_signing_key
+from homeserver.services import HOMESERVER, Homeserver, build_homeserver
+from homeserver.storage.federation import FederationStore
+from tests.conftest import Account, Api, make_config, register
+
+A, B = "a.test", "b.test"
+V3 = "/_matrix/client/v3"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Node:
+    name: str
+    port: int
+    api: Api
+
+    @property
+    def hs(self) -> Homeserver:
+        return self.api.client.app[HOMESERVER]
+
+
+class Cluster:
+    """Servers a.test and b.test on fixed loopback ports, each knowing the other's."""
+
+    def __init__(self, tmp_path: Any, database: dict[str, str | None]) -> None:
+        self.tmp_path = tmp_path
+        self.database = database
+        self.ports = {A: free_port(), B: free_port()}
+        self.nodes: dict[str, Node] = {}
+
+    async def start(self, name: str) -> Node:
+        endpoints = {n: f"http://127.0.0.1:{p}" for n, p in self.ports.items()}
+        config = make_config(self.tmp_path / name, self.database[name], **{
+            "server_name": name, "federation.enabled": True,
+            "federation.endpoints": endpoints, "federation.max_backoff_ms": 200})
+        server = TestServer(create_app(await build_homeserver(config)), host="127.0.0.1",
+                            port=self.ports[name])
+        client = TestClient(server)
+        await client.start_server()
+        self.nodes[name] = Node(name, self.ports[name], Api(client))
+        return self.nodes[name]
+
+    async def stop(self, name: str) -> None:
+        await self.nodes.pop(name).api.client.close()
+
+    async def close(self) -> None:
+        for name in list(self.nodes):
+            await self.stop(name)
+
+
+@pytest.fixture
+async def cluster(tmp_path: Any) -> AsyncIterator[Cluster]:
+    cluster = Cluster(tmp_path, {A: None, B: None})
+    await cluster.start(A)
+    await cluster.start(B)
+    yield cluster
+    await cluster.close()
+
+
+async def timeline(api: Api, who: Account, room: str, since: str | None = None,
+                   want: int = 1) -> tuple[list[str], str]:
+    """Message bodies ``who`` sees in ``room`` after ``since``, waiting for ``want`` of them."""
+    bodies: list[str] = []
+    token = since
+    for _ in range(50):
+        sync = await api.sync(who, token, timeout="2000") if token else await api.sync(who)
+        joined = sync["rooms"]["join"].get(room, {})
+        bodies += [e["content"]["body"] for e in joined.get("timeline", {}).get("events", [])
+                   if e["type"] == "m.room.message"]
+        token = sync["next_batch"]
+        if len(bodies) >= want:
+            break
+    return bodies, token
+
+
+async def dm(node: Node, who: Account, peer: str) -> str:
+    data = await node.api.call("POST", f"/_matrix/client/unstable/dm/{peer}", who)
+    return data["room_id"]
+
+
+async def test_key_document_is_self_signed_and_checks_with_signedjson(cluster: Cluster) -> None:
+    doc = await cluster.nodes[A].api.call("GET", "/_matrix/key/v2/server")
+    assert doc["server_name"] == A and doc["valid_until_ts"] > 0
+    ((key_id, entry),) = doc["verify_keys"].items()
+    verify_key = decode_verify_key_bytes(key_id, decode_base64(entry["key"]))
+    verify_signed_json(doc, A, verify_key)  # raises if the signature is wrong
+
+
+async def test_forged_requests_are_refused(cluster: Cluster) -> None:
+    a, b = cluster.nodes[A], cluster.nodes[B]
+    uri = "/_matrix/federation/v1/send/forged1"
+    body = {"origin": B, "origin_server_ts": 1, "pdus": [], "edus": []}
+    real = b.hs.signing_key
+    impostor = generate_signing_key(real.version)  # same key ID, other key
+    cases = {
+        "unsigned": {},
+        "wrong key": {"Authorization": authorization_header(impostor, B, A, "PUT", uri, body)},
+        "unknown key": {"Authorization": authorization_header(
+            generate_signing_key("zz_9"), B, A, "PUT", uri, body)},
+        "other destination": {"Authorization": authorization_header(
+            real, B, "c.test", "PUT", uri, body)},
+        "tampered body": {"Authorization": authorization_header(
+            real, B, A, "PUT", uri, {**body, "origin_server_ts": 2})},
+        "garbage": {"Authorization": "X-Matrix nonsense"},
+    }
+    for case, headers in cases.items():
+        resp = await a.api.client.put(uri, json=body, headers=headers)
+        assert resp.status == 401, case
+        assert (await resp.json())["errcode"] == "M_UNAUTHORIZED", case
+    good = {"Authorization": authorization_header(real, B, A, "PUT", uri, body)}
+    resp = await a.api.client.put(uri, json=body, headers=good)
+    assert resp.status == 200 and await resp.json() == {"pdus": {}}
+
+
+async def test_a_dm_started_from_both_sides_at_once_is_one_room(cluster: Cluster) -> None:
+    a, b = cluster.nodes[A], cluster.nodes[B]
+    alice = await register(a.api.client, "alice")
+    bob = await register(b.api.client, "bob")
+    rooms = await asyncio.gather(dm(a, alice, bob.user_id), dm(b, bob, alice.user_id))
+    assert rooms[0] == rooms[1]
+    room = rooms[0]
+    again = await asyncio.gather(dm(a, alice, bob.user_id), dm(b, bob, alice.user_id))
+    assert list(again) == [room, room]
+
+    _, bob_token = await timeline(b.api, bob, room, want=0)
+    _, alice_token = await timeline(a.api, alice, room, want=0)
+    await a.api.send(alice, room, "hello from a")
+    assert (await timeline(b.api, bob, room, bob_token))[0] == ["hello from a"]
+    await b.api.send(bob, room, "hello from b")
+    assert (await timeline(a.api, alice, room, alice_token, want=2))[0][-1] == "hello from b"
+
+
+async def dm_across(cluster: Cluster) -> tuple[Node, Node, Account, Account, str]:
+    """@alice:a.test and @bob:b.test in their DM, started from b's side first."""
+    a, b = cluster.nodes[A], cluster.nodes[B]
+    alice = await register(a.api.client, "alice")
+    bob = await register(b.api.client, "bob")
+    room = await dm(b, bob, alice.user_id)
+    assert await dm(a, alice, bob.user_id) == room
+    return a, b, alice, bob, room
+
+
+async def test_messages_queue_while_the_other_server_is_down(cluster: Cluster) -> None:
+    a, b, alice, bob, room = await dm_across(cluster)
+    _, token = await timeline(b.api, bob, room, want=0)
+    await cluster.stop(B)
+    for n in range(5):
+        await a.api.send(alice, room, f"while b was down {n}")
+    outbox = FederationStore(a.hs.db)
+    for _ in range(200):  # a's sender tries, fails and backs off
+        if await outbox.failures(B) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    assert await outbox.failures(B) >= 2
+    b = await cluster.start(B)
+    bodies, _ = await timeline(b.api, bob, room, token, want=5)
+    assert bodies == [f"while b was down {n}" for n in range(5)]
+
+
+async def test_forged_pdus_never_reach_a_client(cluster: Cluster) -> None:
+    a, b, alice, bob, room = await dm_across(cluster)
+    honest = await b.api.send(bob, room, "honest")
+    bodies, token = await timeline(a.api, alice, room)
+    assert "honest" in bodies
+    pdu = (await b.hs.reader.events.event(honest)).pdu
+
+    def forge(content: dict[str, Any], sender: str = bob.user_id,
+              key: Any = None, server: str = B) -> dict[str, Any]:
+        unsigned = {k: v for k, v in pdu.items() if k not in ("signatures", "hashes")}
+        event = {**unsigned, "content": content, "sender": sender,
+                 "origin_server_ts": pdu["origin_server_ts"] + 1}
+        return sign_event(event, server, key or b.hs.signing_key)
+
+    tampered = forge({"msgtype": "m.text", "body": "signed"})
+    tampered["content"] = {"msgtype": "m.text", "body": "tampered"}
+    wrong_server = forge({"msgtype": "m.text", "body": "wrong server"},
+                         key=a.hs.signing_key, server=A)
+    outsider = forge({"msgtype": "m.text", "body": "outsider"}, sender="@eve:b.test")
+    uri = f"/_matrix/federation/v1/send/forged-{secrets.token_hex(4)}"
+    body = {"origin": B, "origin_server_ts": 1,
+            "pdus": [tampered, wrong_server, outsider], "edus": []}
+    headers = {"Authorization": authorization_header(b.hs.signing_key, B, A, "PUT", uri, body)}
+    resp = await a.api.client.put(uri, json=body, headers=headers)
+    results = (await resp.json())["pdus"]
+    errors = [r.get("error", "") for r in results.values()]
+    assert len(errors) == 3, results
+    assert "content hash" in errors[0]
+    assert "not signed by the sender's server" in errors[1]
+    assert "not in the room" in errors[2] or "not joined" in errors[2], errors[2]
+    replay = await a.api.client.put(uri, json=body, headers=headers)
+    assert (await replay.json())["pdus"] == results
+    await b.api.send(bob, room, "after")
+    later, _ = await timeline(a.api, alice, room, token)
+    assert later == ["after"]
