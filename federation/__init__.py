@@ -10,7 +10,7 @@ from aiohttp import web
 
 from federation import dm_api, keys_api, membership_api, transactions_api
 from federation.dms import FederatedDms
-from federation.edu_relay import TypingToServers
+from federation.edu_relay import EdusToServers
 from federation.joins import RemoteJoiner
 from federation.services import FEDERATION, build_federation
 from homeserver.services import Homeserver
@@ -25,7 +25,9 @@ def setup(app: web.Application, hs: Homeserver) -> None:
             app.router.add_routes(routes)
         joiner = RemoteJoiner(hs, federation.client, federation.keyring)
         hs.dms.remote = FederatedDms(hs, federation.client, joiner)
-        hs.typing.relay = TypingToServers(hs.reader.events, federation.sender, hs.server_name)
+        edus = EdusToServers(hs.reader.events, federation.sender, hs.server_name)
+        hs.typing.relay = edus
+        hs.user_data.relay = edus
 
         async def start(app: web.Application) -> None:
             await federation.start()

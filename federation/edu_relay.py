@@ -1,13 +1,16 @@
-"""Our users' typing, sent as ``m.typing`` EDUs to the other servers in the room."""
+"""Our users' typing and read receipts, sent as EDUs to the other servers in the room."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from federation.sender import Sender
 from homeserver.ids import server_of
+from homeserver.storage.database import Connection
 from homeserver.storage.events import EventStore
 
 
-class TypingToServers:
+class EdusToServers:
     def __init__(self, events: EventStore, sender: Sender, server_name: str) -> None:
         self.events = events
         self.sender = sender
@@ -15,13 +18,20 @@ class TypingToServers:
 
     async def typing_changed(self, room_id: str, user_id: str, typing: bool,
                              timeout_ms: int) -> None:
-        if server_of(user_id) != self.server_name:
-            return  # another server's user: their server tells the others
         content = {"room_id": room_id, "user_id": user_id, "typing": typing,
                    "timeout": timeout_ms}
-        for server in await self._other_servers(room_id):
-            self.sender.queue_edu(server, {"edu_type": "m.typing", "content": content})
+        await self._send(None, room_id, user_id, "m.typing", content)
 
-    async def _other_servers(self, room_id: str) -> set[str]:
-        users = await self.events.joined_users(room_id)
-        return {server_of(u) for u in users} - {self.server_name}
+    async def receipt_sent(self, conn: Connection, room_id: str, user_id: str,
+                           event_id: str, ts: int) -> None:
+        content = {room_id: {"m.read": {user_id: {"event_ids": [event_id],
+                                                  "data": {"ts": ts}}}}}
+        await self._send(conn, room_id, user_id, "m.receipt", content)
+
+    async def _send(self, conn: Connection | None, room_id: str, user_id: str,
+                    edu_type: str, content: dict[str, Any]) -> None:
+        if server_of(user_id) != self.server_name:
+            return  # another server's user: their server tells the others
+        users = await self.events.joined_users(room_id, conn)
+        for server in {server_of(u) for u in users} - {self.server_name}:
+            self.sender.queue_edu(server, {"edu_type": edu_type, "content": content})

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ from homeserver.events.hashing import sign_event
 from homeserver.events.keys import generate_signing_key
 from homeserver.services import HOMESERVER, Homeserver, build_homeserver
 from homeserver.storage.federation import FederationStore
-from tests.conftest import Account, Api, make_config, register
+from tests.conftest import Account, Api, fresh_postgres_database, make_config, register
 
 A, B = "a.test", "b.test"
 V3 = "/_matrix/client/v3"
@@ -73,13 +74,19 @@ class Cluster:
             await self.stop(name)
 
 
-@pytest.fixture
-async def cluster(tmp_path: Any) -> AsyncIterator[Cluster]:
-    cluster = Cluster(tmp_path, {A: None, B: None})
-    await cluster.start(A)
-    await cluster.start(B)
-    yield cluster
-    await cluster.close()
+@pytest.fixture(params=["sqlite", "postgres"])
+async def cluster(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Cluster]:
+    """Both servers on the embedded default, or each on its own PostgreSQL database."""
+    async with contextlib.AsyncExitStack() as stack:
+        databases: dict[str, str | None] = {A: None, B: None}
+        if request.param == "postgres":
+            for name in databases:
+                databases[name] = await stack.enter_async_context(fresh_postgres_database())
+        cluster = Cluster(tmp_path, databases)
+        await cluster.start(A)
+        await cluster.start(B)
+        yield cluster
+        await cluster.close()
 
 
 async def timeline(api: Api, who: Account, room: str, since: str | None = None,
@@ -217,3 +224,47 @@ async def test_forged_pdus_never_reach_a_client(cluster: Cluster) -> None:
     await b.api.send(bob, room, "after")
     later, _ = await timeline(a.api, alice, room, token)
     assert later == ["after"]
+
+
+def ephemeral(sync: dict, room: str, kind: str) -> list[dict]:
+    joined = sync["rooms"]["join"].get(room, {})
+    return [e for e in joined.get("ephemeral", {}).get("events", []) if e["type"] == kind]
+
+
+async def wait_for_ephemeral(api: Api, who: Account, token: str, room: str, kind: str,
+                             wanted: Callable[[dict], bool]) -> None:
+    """Long-poll until ``room`` has an ephemeral event of ``kind`` that is ``wanted``."""
+    for _ in range(50):
+        sync = await api.sync(who, token, timeout="2000", set_presence="offline")
+        if any(wanted(e) for e in ephemeral(sync, room, kind)):
+            return
+        token = sync["next_batch"]
+    raise AssertionError(f"no such {kind} arrived")
+
+
+async def test_typing_and_receipts_cross_both_ways(cluster: Cluster) -> None:
+    a, b, alice, bob, room = await dm_across(cluster)
+    alice_socket = await a.api.client.ws_connect(f"/ws/dm/{bob.user_id}", headers=alice.auth)
+    assert (await alice_socket.receive_json())["type"] == "ready"
+    _, bob_token = await timeline(b.api, bob, room, want=0)
+
+    await b.api.call("PUT", f"{V3}/rooms/{room}/typing/{bob.user_id}", bob,
+                     {"typing": True, "timeout": 20_000})
+    frame = await alice_socket.receive_json()
+    while frame["type"] != "typing":
+        frame = await alice_socket.receive_json()
+    assert frame == {"type": "typing", "user_id": bob.user_id, "typing": True}
+
+    await a.api.call("PUT", f"{V3}/rooms/{room}/typing/{alice.user_id}", alice,
+                     {"typing": True, "timeout": 20_000})
+    await wait_for_ephemeral(b.api, bob, bob_token, room, "m.typing",
+                             lambda e: alice.user_id in e["content"]["user_ids"])
+
+    sent = await b.api.send(bob, room, "read me")
+    bodies, _ = await timeline(a.api, alice, room)
+    assert "read me" in bodies
+    await a.api.call("POST", f"{V3}/rooms/{room}/receipt/m.read/{sent}", alice, {})
+    await wait_for_ephemeral(b.api, bob, bob_token, room, "m.receipt",
+                             lambda e: alice.user_id in e["content"].get(sent, {}).get(
+                                 "m.read", {}))
+    await alice_socket.close()
