@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from federation import dm_api, keys_api, membership_api, transactions_api
+from federation import (
+    dm_api,
+    keys_api,
+    membership_api,
+    query_api,
+    room_api,
+    transactions_api,
+)
 from federation.dms import FederatedDms
 from federation.edu_relay import EdusToServers
 from federation.joins import RemoteJoiner
@@ -21,7 +28,8 @@ def setup(app: web.Application, hs: Homeserver) -> None:
     app[FEDERATION] = federation
     app.router.add_routes(keys_api.routes)
     if hs.config.federation.enabled:
-        for routes in (transactions_api.routes, membership_api.routes, dm_api.routes):
+        for routes in (transactions_api.routes, membership_api.routes, dm_api.routes,
+                       room_api.routes, query_api.routes):
             app.router.add_routes(routes)
         joiner = RemoteJoiner(hs, federation.client, federation.keyring)
         hs.dms.remote = FederatedDms(hs, federation.client, joiner)

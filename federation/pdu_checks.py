@@ -19,6 +19,9 @@ REQUIRED = {"room_id": str, "sender": str, "type": str, "content": dict,
             "origin_server_ts": int, "depth": int, "prev_events": list, "auth_events": list}
 
 
+MAX_REFS = 20
+
+
 class InvalidPdu(Exception):
     """The PDU fails a validity check; the message says which."""
 
@@ -49,6 +52,9 @@ def _check_shape(pdu: Any) -> None:
     for name, kind in REQUIRED.items():
         if not isinstance(pdu.get(name), kind) or isinstance(pdu.get(name), bool):
             raise InvalidPdu(f"{name} is missing or of the wrong type")
+    for name in ("prev_events", "auth_events"):
+        if not all(isinstance(e, str) for e in pdu[name]) or len(pdu[name]) > MAX_REFS:
+            raise InvalidPdu(f"{name} must be at most {MAX_REFS} event IDs")
     if "state_key" in pdu and not isinstance(pdu["state_key"], str):
         raise InvalidPdu("state_key must be a string")
     if ":" not in pdu["sender"] or not pdu["sender"].startswith("@"):

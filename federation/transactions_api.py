@@ -16,9 +16,11 @@ from typing import Any
 from aiohttp import web
 
 from client_api.http import hs, json_response, path_param
+from federation.client import FederationError, path
 from federation.edus import receive_edu
 from federation.http import federation_of, origin_of, signed_body
 from federation.pdu_checks import InvalidPdu, check_pdu
+from federation.services import Federation
 from homeserver.errors import BadJson, Forbidden, MatrixError
 from homeserver.events.hashing import compute_event_id
 from homeserver.schema import SchemaError, limit, parse
@@ -26,6 +28,7 @@ from homeserver.services import Homeserver
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+MISSING_LIMIT = 50
 
 
 @dataclass
@@ -54,7 +57,7 @@ async def receive_transaction(request: web.Request) -> web.Response:
     server = hs(request)
     results = {}
     for pdu in body.pdus:
-        event_id, outcome = await receive_pdu(server, federation.keyring, pdu)
+        event_id, outcome = await receive_pdu(server, federation, origin, pdu)
         results[event_id] = outcome
     for edu in body.edus:
         await receive_edu(server, origin, edu)
@@ -64,14 +67,18 @@ async def receive_transaction(request: web.Request) -> web.Response:
     return json_response(answer)
 
 
-async def receive_pdu(server: Homeserver, keyring: Any, pdu: Any) -> tuple[str, dict[str, Any]]:
-    """Check and store one PDU; its event ID and the spec's per-PDU result."""
+async def receive_pdu(server: Homeserver, federation: Federation, origin: str, pdu: Any,
+                      heal: bool = True) -> tuple[str, dict[str, Any]]:
+    """Check and store one PDU; its event ID and the spec's per-PDU result. With
+    ``heal``, events we missed before it are fetched from ``origin`` first."""
     try:
         event_id = compute_event_id(pdu)
     except (TypeError, ValueError, AttributeError):
         return "invalid", {"error": "not a PDU"}
     try:
-        await check_pdu(pdu, keyring)
+        await check_pdu(pdu, federation.keyring)
+        if heal:
+            await heal_gap(server, federation, origin, pdu, event_id)
         async with server.rooms.writer.transaction() as txn:
             await server.rooms.writer.accept_remote(txn, pdu, event_id)
     except InvalidPdu as exc:
@@ -81,3 +88,26 @@ async def receive_pdu(server: Homeserver, keyring: Any, pdu: Any) -> tuple[str, 
         log.info("rejected PDU %s: %s", event_id, exc.message)
         return event_id, {"error": exc.message}
     return event_id, {}
+
+
+async def heal_gap(server: Homeserver, federation: Federation, origin: str,
+                   pdu: dict[str, Any], event_id: str) -> None:
+    """Fetch and store the events between our latest and ``pdu`` if we missed some."""
+    events = server.reader.events
+    known = await events.events_by_id(pdu["prev_events"])
+    if len(known) == len(set(pdu["prev_events"])):
+        return
+    latest = await events.latest_event(events.db, pdu["room_id"])
+    if latest is None:
+        return
+    request = {"earliest_events": [latest["event_id"]], "latest_events": [event_id],
+               "limit": MISSING_LIMIT}
+    try:
+        answer = await federation.client.request(
+            "POST", origin, path("/_matrix/federation/v1/get_missing_events/{}",
+                                 pdu["room_id"]), request)
+    except FederationError as exc:
+        log.warning("could not fetch events missed before %s: %s", event_id, exc)
+        return
+    for missed in answer.get("events", []) if isinstance(answer, dict) else []:
+        await receive_pdu(server, federation, origin, missed, heal=False)

@@ -15,7 +15,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from signedjson.key import decode_verify_key_bytes
 from signedjson.sign import verify_signed_json
 
+from federation.client import path
 from federation.request_auth import authorization_header
+from federation.services import FEDERATION
 from homeserver.app import create_app
 from homeserver.events.canonical import decode_base64
 from homeserver.events.hashing import sign_event
@@ -268,3 +270,29 @@ async def test_typing_and_receipts_cross_both_ways(cluster: Cluster) -> None:
                              lambda e: alice.user_id in e["content"].get(sent, {}).get(
                                  "m.read", {}))
     await alice_socket.close()
+
+
+async def test_a_server_that_missed_events_heals_the_gap(cluster: Cluster) -> None:
+    a, b, alice, bob, room = await dm_across(cluster)
+    _, token = await timeline(a.api, alice, room, want=0)
+    sender = b.api.client.app[FEDERATION].sender
+    await sender.close()  # b's sender pauses; what it queued meanwhile is then lost
+    await b.api.send(bob, room, "lost on the way")
+    await b.hs.db.execute("DELETE FROM federation_outbox")
+    sender.start()
+    await b.api.send(bob, room, "arrives")
+    bodies, _ = await timeline(a.api, alice, room, token, want=2)
+    assert bodies == ["lost on the way", "arrives"]
+
+
+async def test_profiles_and_events_are_served_to_servers_in_the_room(cluster: Cluster) -> None:
+    a, b, alice, _bob, room = await dm_across(cluster)
+    await a.api.call("PUT", f"{V3}/profile/{alice.user_id}/displayname", alice,
+                     {"displayname": "Alice A."})
+    client = b.api.client.app[FEDERATION].client
+    profile = await client.request("GET", A, "/_matrix/federation/v1/query/profile",
+                                   query={"user_id": alice.user_id})
+    assert profile["displayname"] == "Alice A."
+    sent = await a.api.send(alice, room, "fetch me")
+    got = await client.request("GET", A, path("/_matrix/federation/v1/event/{}", sent))
+    assert got["pdus"][0]["content"]["body"] == "fetch me"
