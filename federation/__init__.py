@@ -36,6 +36,7 @@ def setup(app: web.Application, hs: Homeserver) -> None:
         edus = EdusToServers(hs.reader.events, federation.sender, hs.server_name)
         hs.typing.relay = edus
         hs.user_data.relay = edus
+        hs.presence.relay = edus
 
         async def start(app: web.Application) -> None:
             await federation.start()

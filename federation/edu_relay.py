@@ -1,4 +1,4 @@
-"""Our users' typing and read receipts, sent as EDUs to the other servers in the room."""
+"""Our users' typing, receipts and presence, sent as EDUs to the servers that share a room."""
 
 from __future__ import annotations
 
@@ -27,6 +27,14 @@ class EdusToServers:
         content = {room_id: {"m.read": {user_id: {"event_ids": [event_id],
                                                   "data": {"ts": ts}}}}}
         await self._send(conn, room_id, user_id, "m.receipt", content)
+
+    async def presence_changed(self, user_id: str, content: dict[str, Any]) -> None:
+        if server_of(user_id) != self.server_name:
+            return
+        push = {"user_id": user_id, **content}
+        servers = {server_of(u) for u in await self.events.co_members(user_id)}
+        for server in servers - {self.server_name}:
+            self.sender.queue_edu(server, {"edu_type": "m.presence", "content": {"push": [push]}})
 
     async def _send(self, conn: Connection | None, room_id: str, user_id: str,
                     edu_type: str, content: dict[str, Any]) -> None:

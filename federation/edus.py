@@ -1,4 +1,4 @@
-"""EDUs from other servers: typing, receipts and presence of their own users."""
+"""EDUs from other servers: typing, receipts and presence, each only for their own users."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from homeserver.errors import MatrixError
 from homeserver.ids import server_of
+from homeserver.presence import STATES as PRESENCE_STATES
 from homeserver.services import Homeserver
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,8 @@ async def receive_edu(server: Homeserver, origin: str, edu: Any) -> None:
             await _typing(server, origin, content)
         elif kind == "m.receipt":
             await _receipts(server, origin, content)
+        elif kind == "m.presence":
+            await _presence(server, origin, content)
     except (MatrixError, KeyError, TypeError, ValueError) as exc:
         log.info("dropped %s EDU from %s: %s", kind, origin, exc)
 
@@ -43,3 +46,13 @@ async def _receipts(server: Homeserver, origin: str, content: dict[str, Any]) ->
                 continue  # a server speaks only for its own users
             for event_id in receipt.get("event_ids", [])[:1]:
                 await server.user_data.receipt(user_id, room_id, "m.read", event_id)
+
+
+async def _presence(server: Homeserver, origin: str, content: dict[str, Any]) -> None:
+    for push in content.get("push", [])[:100]:
+        user_id, presence = str(push["user_id"]), push["presence"]
+        if server_of(user_id) != origin or presence not in PRESENCE_STATES:
+            continue
+        status = push.get("status_msg")
+        await server.presence.set_remote(user_id, presence, int(push.get("last_active_ago", 0)),
+                                         status if isinstance(status, str) else None)

@@ -19,7 +19,7 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from homeserver.clock import Clock
 from homeserver.ephemeral import EphemeralStore, PresenceState
@@ -34,6 +34,12 @@ STATES = ("online", "unavailable", "offline")
 IDLE_MS = 5 * 60 * 1000
 GRACE_MS = 30 * 1000
 ACTIVE_GRANULARITY_MS = 10_000  # last_active is rewritten at most this often
+
+
+class PresenceRelay(Protocol):
+    """Tells servers whose users share a room (provided by the federation package)."""
+
+    async def presence_changed(self, user_id: str, content: dict[str, Any]) -> None: ...
 
 
 class PresenceService:
@@ -51,6 +57,7 @@ class PresenceService:
         self._connections: Counter[str] = Counter()
         self._refreshed_at = 0
         self._task: asyncio.Task[None] | None = None
+        self.relay: PresenceRelay | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._sweep_forever())
@@ -101,11 +108,11 @@ class PresenceService:
             await self.store.keep_alive([user_id], now + self.grace_ms)
 
     async def view_for(self, viewer: str, user_id: str) -> dict[str, Any]:
-        if viewer != user_id:
+        # Sharing a room comes first: it also admits other servers' users.
+        if viewer != user_id and not await self.events.share_a_room(viewer, user_id):
             if not await self.accounts.user_exists(user_id):
                 raise NotFound("Unknown user")
-            if not await self.events.share_a_room(viewer, user_id):
-                raise Forbidden("You do not share a room with this user")
+            raise Forbidden("You do not share a room with this user")
         return (await self.contents([user_id]))[user_id]
 
     async def contents(self, user_ids: Iterable[str],
@@ -155,7 +162,19 @@ class PresenceService:
             except Exception:
                 log.exception("presence sweep failed")
 
+    async def set_remote(self, user_id: str, presence: str, last_active_ago: int,
+                         status_msg: str | None) -> None:
+        """Presence another server reports for its own user (it handles their expiry)."""
+        state = PresenceState(presence, self.clock.time_ms() - max(0, last_active_ago),
+                              status_msg)
+        serial = await self.store.set_presence(user_id, state, bump=True)
+        if serial is not None:
+            await self._announce(user_id, serial)
+
     async def _announce(self, user_id: str, serial: int) -> None:
         payload = {"kind": "presence", "user_id": user_id, "serial": serial}
         for row in await self.events.rooms_of_user(user_id, ["join"]):
             await self.notifier.publish(await self.writer.channel_of(row["room_id"]), payload)
+        if self.relay is not None:
+            content = (await self.contents([user_id]))[user_id]
+            await self.relay.presence_changed(user_id, content)

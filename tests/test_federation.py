@@ -296,3 +296,20 @@ async def test_profiles_and_events_are_served_to_servers_in_the_room(cluster: Cl
     sent = await a.api.send(alice, room, "fetch me")
     got = await client.request("GET", A, path("/_matrix/federation/v1/event/{}", sent))
     assert got["pdus"][0]["content"]["body"] == "fetch me"
+
+
+async def test_presence_reaches_the_other_server(cluster: Cluster) -> None:
+    a, b, alice, bob, _room = await dm_across(cluster)
+    token = (await b.api.sync(bob, set_presence="offline"))["next_batch"]
+    await a.api.call("PUT", f"{V3}/presence/{alice.user_id}/status", alice,
+                     {"presence": "unavailable", "status_msg": "in a meeting"})
+    for _ in range(50):
+        sync = await b.api.sync(bob, token, timeout="2000", set_presence="offline")
+        seen = [e["content"] for e in sync["presence"]["events"]
+                if e["sender"] == alice.user_id]
+        if seen and seen[-1]["presence"] == "unavailable":
+            break
+        token = sync["next_batch"]
+    assert seen[-1]["status_msg"] == "in a meeting"
+    view = await b.api.call("GET", f"{V3}/presence/{alice.user_id}/status", bob)
+    assert view["presence"] == "unavailable"
