@@ -313,3 +313,17 @@ async def test_presence_reaches_the_other_server(cluster: Cluster) -> None:
     assert seen[-1]["status_msg"] == "in a meeting"
     view = await b.api.call("GET", f"{V3}/presence/{alice.user_id}/status", bob)
     assert view["presence"] == "unavailable"
+
+
+async def test_a_rotated_key_is_listed_as_old(tmp_path: Any, aiohttp_client: Any) -> None:
+    config = make_config(tmp_path, None, server_name=A)
+    first = await aiohttp_client(create_app(await build_homeserver(config)))
+    old = (await (await first.get("/_matrix/key/v2/server")).json())["verify_keys"]
+    await first.close()
+    (tmp_path / "signing.key").unlink()  # the operator rotates the key
+    second = await aiohttp_client(create_app(await build_homeserver(config)))
+    doc = await (await second.get("/_matrix/key/v2/server")).json()
+    ((old_id, old_entry),) = old.items()
+    assert old_id not in doc["verify_keys"]
+    assert doc["old_verify_keys"][old_id]["key"] == old_entry["key"]
+    assert doc["old_verify_keys"][old_id]["expired_ts"] > 0
