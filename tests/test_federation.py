@@ -244,7 +244,7 @@ async def wait_for_ephemeral(api: Api, who: Account, token: str, room: str, kind
     raise AssertionError(f"no such {kind} arrived")
 
 
-async def test_typing_and_receipts_cross_both_ways(cluster: Cluster) -> None:
+async def test_messages_typing_and_receipts_cross_both_ways(cluster: Cluster) -> None:
     a, b, alice, bob, room = await dm_across(cluster)
     alice_socket = await a.api.client.ws_connect(f"/ws/dm/{bob.user_id}", headers=alice.auth)
     assert (await alice_socket.receive_json())["type"] == "ready"
@@ -263,6 +263,10 @@ async def test_typing_and_receipts_cross_both_ways(cluster: Cluster) -> None:
                              lambda e: alice.user_id in e["content"]["user_ids"])
 
     sent = await b.api.send(bob, room, "read me")
+    frame = await alice_socket.receive_json()
+    while frame["type"] != "message":
+        frame = await alice_socket.receive_json()
+    assert (frame["event"]["event_id"], frame["event"]["content"]["body"]) == (sent, "read me")
     bodies, _ = await timeline(a.api, alice, room)
     assert "read me" in bodies
     await a.api.call("POST", f"{V3}/rooms/{room}/receipt/m.read/{sent}", alice, {})
