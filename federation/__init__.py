@@ -28,11 +28,14 @@ def setup(app: web.Application, hs: Homeserver) -> None:
     app[FEDERATION] = federation
     app.router.add_routes(keys_api.routes)
     if hs.config.federation.enabled:
+        ask = hs.config.federation.dm_query
         for routes in (transactions_api.routes, membership_api.routes, dm_api.routes,
                        room_api.routes, query_api.routes):
             app.router.add_routes(routes)
+        if ask:
+            app.router.add_routes(dm_api.query_routes)
         joiner = RemoteJoiner(hs, federation.client, federation.keyring)
-        hs.dms.remote = FederatedDms(hs, federation.client, joiner)
+        hs.dms.remote = FederatedDms(hs, federation.client, joiner, ask)
         edus = EdusToServers(hs.reader.events, federation.sender, hs.server_name)
         hs.typing.relay = edus
         hs.user_data.relay = edus

@@ -21,9 +21,10 @@ from homeserver.events.signing import sign_json
 from homeserver.ids import server_of
 
 routes = web.RouteTableDef()
+query_routes = web.RouteTableDef()  # served unless federation.dm_query is off
 
 
-@routes.get("/_matrix/federation/unstable/dm/{low}/{high}")
+@query_routes.get("/_matrix/federation/unstable/dm/{low}/{high}")
 async def dm_room(request: web.Request) -> web.Response:
     origin = await origin_of(request)
     low, high = path_param(request, "low"), path_param(request, "high")

@@ -7,6 +7,10 @@ room with a signed query (``GET /_matrix/federation/unstable/dm/{low}/{high}``,
 which makes the room there if needed and invites our user), then join it
 with make_join/send_join. Both sides starting at once end in one room: the
 lower side's resolution is serialised by its stream lock.
+
+With a plain Matrix server (it does not know the query) the ordinary flow
+applies: whoever starts makes a room and invites; an invite into a room
+that lives elsewhere is joined there, and that room becomes the pair's.
 """
 
 from __future__ import annotations
@@ -27,32 +31,51 @@ QUERY_PATH = "/_matrix/federation/unstable/dm/{}/{}"
 
 
 class FederatedDms:
-    def __init__(self, hs: Homeserver, client: FederationClient, joiner: RemoteJoiner) -> None:
+    def __init__(self, hs: Homeserver, client: FederationClient, joiner: RemoteJoiner,
+                 ask: bool = True) -> None:
         self.hs = hs
         self.client = client
         self.joiner = joiner
+        self.ask = ask  # False: behave as a plain Matrix server would
 
     async def resolve(self, me: str, other: str) -> DmResolution:
+        dms = self.hs.dms
+        known = await dms.room_of_pair(me, other)
+        if known is not None and await dms.membership(known, me) == "join":
+            return DmResolution(known, created=False)
+        if known is not None and not await dms.hosted_here(known):
+            # Invited into a room that lives elsewhere (a plain server's DM): join it.
+            await self.joiner.join(known, me, via=server_of(known))
+            return DmResolution(known, created=False)
         low, high = dm_pair(me, other)
         if server_of(low) == self.hs.server_name:
-            resolution = await self.hs.dms.resolve_here(me, other)
-            if await self.hs.dms.membership(resolution.room_id, other) == "invite":
+            resolution = await dms.resolve_here(me, other)
+            if await dms.membership(resolution.room_id, other) == "invite":
                 await self.send_invite(resolution.room_id, other)
             return resolution
-        known = await self.hs.dms.room_of_pair(me, other)
-        if known is not None and await self.hs.dms.membership(known, me) == "join":
-            return DmResolution(known, created=False)
+        room_id = await self._ask_home(low, high) if self.ask else None
+        if room_id is None:
+            room_id = await dms.create_hosted_here(me, other)
+            await self.send_invite(room_id, other)
+            return DmResolution(room_id, created=True)
+        await self.joiner.join(room_id, me, via=server_of(low))
+        if known is None:
+            await dms.record_pair(me, other, room_id)
+        return DmResolution(room_id, created=known is None)
+
+    async def _ask_home(self, low: str, high: str) -> str | None:
+        """The pair's room from the lower user's server; None if it does not know the
+        query (a plain Matrix server), so the ordinary invite flow takes over."""
         home = server_of(low)
         try:
             answer = await self.client.request("GET", home, path(QUERY_PATH, low, high))
         except FederationError as exc:
+            if exc.status in (400, 404, 405):
+                log.info("%s does not answer the DM query; inviting instead", home)
+                return None
             raise MatrixError(f"{home} could not open the DM: {exc}", status=502,
                               errcode="M_UNKNOWN") from None
-        room_id = str(answer["room_id"])
-        await self.joiner.join(room_id, me, via=home)
-        if known is None:
-            await self.hs.dms.record_pair(me, other, room_id)
-        return DmResolution(room_id, created=known is None)
+        return str(answer["room_id"])
 
     async def send_invite(self, room_id: str, invitee: str) -> None:
         """Tell the invitee's server of an invite we already stored (best effort: the

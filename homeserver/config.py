@@ -77,6 +77,9 @@ class Federation:
     endpoints: dict[str, str] = field(default_factory=dict)
     # Retries to a failing server back off exponentially from 1 s up to this.
     max_backoff_ms: int = optional(600_000, min=100)
+    # Agree on a cross-server DM's room through our unstable query; off: act as
+    # a plain Matrix server would (invites only).
+    dm_query: bool = True
 
 
 @dataclass

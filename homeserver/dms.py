@@ -114,6 +114,26 @@ class DmService:
                                                 is_direct=True)
         return room_id
 
+    async def create_hosted_here(self, me: str, other: str) -> str:
+        """A pair's room made here under a fresh ID: for a peer whose server cannot
+        agree on the pair's room (plain Matrix), as any client would make a DM."""
+        low, high = dm_pair(me, other)
+        room_id = self.rooms.new_room_id()
+        async with self.rooms.writer.transaction() as txn:
+            if not await self.store.insert_pair(txn.conn, low, high, room_id,
+                                                self.clock.time_ms()):
+                raise MatrixError("The DM is being opened already; try again", status=409,
+                                  errcode="M_UNKNOWN")
+            spec = RoomSpec(preset="trusted_private_chat", invite=[other], is_direct=True)
+            await self.rooms.create_in(txn, room_id, me, spec)
+            await self.user_data.add_to_direct(txn, me, other, room_id)
+        return room_id
+
+    async def hosted_here(self, room_id: str) -> bool:
+        """Whether we hold the room's create event (not just an invite into it)."""
+        state = await self.events.current_state_ids(room_id, types=["m.room.create"])
+        return bool(state)
+
     async def record_pair(self, me: str, other: str, room_id: str) -> None:
         """Remember a pair's room that lives on another server."""
         low, high = dm_pair(me, other)

@@ -50,9 +50,11 @@ class Node:
 class Cluster:
     """Servers a.test and b.test on fixed loopback ports, each knowing the other's."""
 
-    def __init__(self, tmp_path: Any, database: dict[str, str | None]) -> None:
+    def __init__(self, tmp_path: Any, database: dict[str, str | None],
+                 overrides: dict[str, dict[str, Any]] | None = None) -> None:
         self.tmp_path = tmp_path
         self.database = database
+        self.overrides = overrides or {}
         self.ports = {A: free_port(), B: free_port()}
         self.nodes: dict[str, Node] = {}
 
@@ -60,7 +62,8 @@ class Cluster:
         endpoints = {n: f"http://127.0.0.1:{p}" for n, p in self.ports.items()}
         config = make_config(self.tmp_path / name, self.database[name], **{
             "server_name": name, "federation.enabled": True,
-            "federation.endpoints": endpoints, "federation.max_backoff_ms": 200})
+            "federation.endpoints": endpoints, "federation.max_backoff_ms": 200,
+            **self.overrides.get(name, {})})
         server = TestServer(create_app(await build_homeserver(config)), host="127.0.0.1",
                             port=self.ports[name])
         client = TestClient(server)
@@ -331,3 +334,23 @@ async def test_a_rotated_key_is_listed_as_old(tmp_path: Any, aiohttp_client: Any
     assert old_id not in doc["verify_keys"]
     assert doc["old_verify_keys"][old_id]["key"] == old_entry["key"]
     assert doc["old_verify_keys"][old_id]["expired_ts"] > 0
+
+
+async def test_with_a_plain_matrix_server_the_invite_flow_makes_the_room(
+    tmp_path: Any
+) -> None:
+    # a.test acts as a plain Matrix server: it neither answers nor asks the DM query.
+    cluster = Cluster(tmp_path, {A: None, B: None}, {A: {"federation.dm_query": False}})
+    a, b = await cluster.start(A), await cluster.start(B)
+    try:
+        alice = await register(a.api.client, "alice")
+        bob = await register(b.api.client, "bob")
+        room = await dm(b, bob, alice.user_id)  # b asks, a does not know: b invites
+        assert room.endswith(":" + B)
+        assert await dm(a, alice, bob.user_id) == room  # a joins the room it was invited to
+        assert await dm(b, bob, alice.user_id) == room
+        _, token = await timeline(b.api, bob, room, want=0)
+        await a.api.send(alice, room, "through the invite flow")
+        assert (await timeline(b.api, bob, room, token))[0] == ["through the invite flow"]
+    finally:
+        await cluster.close()
