@@ -34,9 +34,11 @@ async def _typing(server: Homeserver, origin: str, content: dict[str, Any]) -> N
     user_id, room_id = str(content["user_id"]), str(content["room_id"])
     if server_of(user_id) != origin:
         return
-    # Remote typing expires here too, on our own timer.
-    await server.typing.set_typing(user_id, room_id, bool(content.get("typing")),
-                                   REMOTE_TYPING_TIMEOUT_MS)
+    # Remote typing expires here too, on our own timer (the service caps it).
+    timeout = content.get("timeout")
+    timeout_ms = timeout if isinstance(timeout, int) and timeout > 0 else \
+        REMOTE_TYPING_TIMEOUT_MS
+    await server.typing.set_typing(user_id, room_id, bool(content.get("typing")), timeout_ms)
 
 
 async def _receipts(server: Homeserver, origin: str, content: dict[str, Any]) -> None:

@@ -46,6 +46,7 @@ class Sender:
         self._edus: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._wake = asyncio.Event()
         self._failing: set[str] = set()
+        self.leading = False
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -67,11 +68,14 @@ class Sender:
             try:
                 async with self.db.leadership(SENDER_LOCK) as leader:
                     if leader:
+                        self.leading = True
                         await self._send_forever()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("federation sender failed; restarting")
+            finally:
+                self.leading = False
             await asyncio.sleep(ELECTION_RETRY_SECONDS)
 
     async def _send_forever(self) -> None:

@@ -354,3 +354,32 @@ async def test_with_a_plain_matrix_server_the_invite_flow_makes_the_room(
         assert (await timeline(b.api, bob, room, token))[0] == ["through the invite flow"]
     finally:
         await cluster.close()
+
+
+async def test_one_sender_per_deployment(tmp_path: Any, postgres_url: str,
+                                         aiohttp_client: Any) -> None:
+    workers = []
+    for name in ("one", "two"):
+        config = make_config(tmp_path / name, postgres_url, server_name=A,
+                             **{"federation.enabled": True})
+        workers.append(await aiohttp_client(create_app(await build_homeserver(config))))
+    senders = [w.app[FEDERATION].sender for w in workers]
+    for _ in range(200):
+        if any(s.leading for s in senders):
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)  # the other has tried too by now
+    assert [s.leading for s in senders].count(True) == 1
+
+
+async def test_a_request_signed_with_an_expired_key_is_refused(cluster: Cluster) -> None:
+    a, b = cluster.nodes[A], cluster.nodes[B]
+    old_key = b.hs.signing_key
+    await cluster.stop(B)
+    (cluster.tmp_path / B / "signing.key").unlink()  # b rotates its key
+    await cluster.start(B)
+    uri = "/_matrix/federation/v1/send/after-rotation"
+    body = {"origin": B, "origin_server_ts": 1, "pdus": [], "edus": []}
+    headers = {"Authorization": authorization_header(old_key, B, A, "PUT", uri, body)}
+    resp = await a.api.client.put(uri, json=body, headers=headers)
+    assert (resp.status, (await resp.json())["errcode"]) == (401, "M_UNAUTHORIZED")
