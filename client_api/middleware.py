@@ -65,12 +65,20 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+# A federation transaction may carry 50 PDUs of up to 64 KiB each, plus EDUs.
+FEDERATION_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
 def request_guard(max_bytes: int) -> Callable:
     """Refuse, before any handler runs, bodies over the limit and NULs in the URL."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.content_length is not None and request.content_length > max_bytes:
+        limit = max_bytes
+        if request.path.startswith("/_matrix/federation/"):
+            limit = max(max_bytes, FEDERATION_MAX_BODY_BYTES)
+            request = request.clone(client_max_size=limit)
+        if request.content_length is not None and request.content_length > limit:
             raise TooLarge("Request body too large")
         if "\x00" in request.path or "\x00" in request.query_string or "%00" in request.raw_path:
             raise InvalidParam("NUL characters are not allowed in a URL")

@@ -383,3 +383,14 @@ async def test_a_request_signed_with_an_expired_key_is_refused(cluster: Cluster)
     headers = {"Authorization": authorization_header(old_key, B, A, "PUT", uri, body)}
     resp = await a.api.client.put(uri, json=body, headers=headers)
     assert (resp.status, (await resp.json())["errcode"]) == (401, "M_UNAUTHORIZED")
+
+
+async def test_a_full_transaction_is_not_too_large(cluster: Cluster) -> None:
+    a, b, _alice, bob, room = await dm_across(cluster)
+    big = await b.api.send(bob, room, "x" * 60_000)
+    pdu = (await b.hs.reader.events.event(big)).pdu
+    uri = "/_matrix/federation/v1/send/big-one"
+    body = {"origin": B, "origin_server_ts": 1, "pdus": [pdu] * 50, "edus": []}
+    headers = {"Authorization": authorization_header(b.hs.signing_key, B, A, "PUT", uri, body)}
+    resp = await a.api.client.put(uri, json=body, headers=headers)
+    assert resp.status == 200, await resp.text()
