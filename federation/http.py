@@ -47,5 +47,6 @@ async def origin_of(request: web.Request, content: Any = None) -> str:
         except (AuthHeaderError, UnknownKey, RequestAuthError) as exc:
             log.info("refused federation request to %s: %s", request.raw_path, exc)
             continue
+        await federation_of(request).sender.heard_from(auth.origin)
         return auth.origin
     raise Unauthorized("Request signature could not be verified")

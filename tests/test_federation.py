@@ -394,3 +394,20 @@ async def test_a_full_transaction_is_not_too_large(cluster: Cluster) -> None:
     headers = {"Authorization": authorization_header(b.hs.signing_key, B, A, "PUT", uri, body)}
     resp = await a.api.client.put(uri, json=body, headers=headers)
     assert resp.status == 200, await resp.text()
+
+
+async def test_a_server_that_calls_again_is_retried_at_once(cluster: Cluster) -> None:
+    a, b, alice, bob, room = await dm_across(cluster)
+    _, token = await timeline(b.api, bob, room, want=0)
+    await cluster.stop(B)
+    await a.api.send(alice, room, "queued")
+    outbox = FederationStore(a.hs.db)
+    for _ in range(200):
+        if await outbox.failures(B) >= 1:
+            break
+        await asyncio.sleep(0.01)
+    await outbox.delivery_failed(B, a.hs.clock.time_ms() + 3_600_000)  # an hour's back-off
+    b = await cluster.start(B)
+    await b.api.send(bob, room, "i am back")  # b calls a, so a retries b now
+    bodies, _ = await timeline(b.api, bob, room, token, want=2)
+    assert "queued" in bodies
