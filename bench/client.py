@@ -1,0 +1,80 @@
+"""A small Matrix client for the load generator: standard Client-Server API only."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+import aiohttp
+
+V3 = "/_matrix/client/v3"
+_txn = itertools.count()
+
+
+class MatrixError(Exception):
+    pass
+
+
+class User:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str) -> None:
+        self.session = session
+        self.base_url = base_url
+        self.user_id = ""
+        self.token = ""
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def call(self, method: str, path: str, body: Any = None,
+                   params: dict[str, str] | None = None, auth: bool = True) -> Any:
+        async with self.session.request(
+            method, self.base_url + path, json=body, params=params,
+            headers=self.headers if auth else None,
+        ) as resp:
+            data = await resp.json(content_type=None)
+            if resp.status != 200:
+                raise MatrixError(f"{method} {path}: {resp.status} {data}")
+            return data
+
+    async def register(self, username: str, password: str = "bench-password-1") -> None:
+        body: dict[str, Any] = {"username": username, "password": password}
+        async with self.session.post(self.base_url + V3 + "/register", json=body) as resp:
+            first = await resp.json(content_type=None)
+        if "access_token" not in first:
+            body["auth"] = {"type": "m.login.dummy", "session": first.get("session")}
+            first = await self.call("POST", V3 + "/register", body, auth=False)
+        self.user_id, self.token = first["user_id"], first["access_token"]
+
+    async def create_dm(self, peer: str) -> str:
+        body = {"is_direct": True, "invite": [peer], "preset": "trusted_private_chat"}
+        return (await self.call("POST", V3 + "/createRoom", body))["room_id"]
+
+    async def create_room(self) -> str:
+        return (await self.call("POST", V3 + "/createRoom", {"preset": "private_chat"}))[
+            "room_id"]
+
+    async def join(self, room_id: str) -> None:
+        await self.call("POST", f"{V3}/rooms/{room_id}/join", {})
+
+    async def send(self, room_id: str, body: str) -> float:
+        """Send a text message; the request's latency in seconds."""
+        start = time.perf_counter()
+        await self.call("PUT", f"{V3}/rooms/{room_id}/send/m.room.message/b{next(_txn)}",
+                        {"msgtype": "m.text", "body": body})
+        return time.perf_counter() - start
+
+    async def typing(self, room_id: str, typing: bool) -> None:
+        await self.call("PUT", f"{V3}/rooms/{room_id}/typing/{self.user_id}",
+                        {"typing": typing, "timeout": 30_000})
+
+    async def presence(self, state: str) -> None:
+        await self.call("PUT", f"{V3}/presence/{self.user_id}/status", {"presence": state})
+
+    async def sync(self, since: str | None, timeout_ms: int = 30_000,
+                   set_presence: str = "offline") -> dict[str, Any]:
+        params = {"timeout": str(timeout_ms), "set_presence": set_presence}
+        if since:
+            params["since"] = since
+        return await self.call("GET", V3 + "/sync", params=params)
