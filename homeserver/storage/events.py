@@ -144,6 +144,16 @@ class EventStore:
         )
         return [_event(r) for r in rows]
 
+    async def rooms_with_events(self, user_id: str, after: int, upto: int) -> set[str]:
+        """The user's rooms with an event in (after, upto]: a scan of that stream slice."""
+        rows = await self.db.fetch(
+            "SELECT DISTINCT e.room_id FROM events e JOIN memberships m"
+            " ON m.room_id = e.room_id AND m.user_id = $1"
+            " WHERE e.stream_ordering > $2 AND e.stream_ordering <= $3",
+            user_id, after, upto,
+        )
+        return {r["room_id"] for r in rows}
+
     # state -----------------------------------------------------------------
     async def current_state_ids(self, room_id: str, conn: Connection | None = None,
                                 types: Iterable[str] | None = None) -> dict[tuple[str, str], str]:

@@ -38,6 +38,16 @@ class ReceiptStore:
             after, upto, *ids,
         )
 
+    async def rooms_with_receipts(self, user_id: str, after: int, upto: int) -> set[str]:
+        """The user's rooms with a receipt moved in (after, upto]."""
+        rows = await self.db.fetch(
+            "SELECT DISTINCT r.room_id FROM receipts r JOIN memberships m"
+            " ON m.room_id = r.room_id AND m.user_id = $1"
+            " WHERE r.stream_ordering > $2 AND r.stream_ordering <= $3",
+            user_id, after, upto,
+        )
+        return {r["room_id"] for r in rows}
+
     async def unread_count(self, room_id: str, user_id: str) -> int:
         """Messages from others after the user's read receipt (public or private)."""
         return await self.db.fetchval(

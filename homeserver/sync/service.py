@@ -134,6 +134,12 @@ class SyncService:
         joined = [r["room_id"] for r in memberships if r["membership"] == "join"]
         typing_seen = request.typing_since if since is not None else None
         typing = await self.typing.changes_for(joined, typing_seen)
+        if since is not None and not request.full_state:
+            # Only rooms that changed: the cost follows the news, not the room count.
+            changed = await self._changed_rooms(request.user_id, since, upto)
+            changed |= set(account_data) | set(typing)
+            memberships = [r for r in memberships
+                           if r["room_id"] in changed or r["stream_ordering"] > since]
         for row in memberships:
             room_id = row["room_id"]
             if room_filter.allows_room(room_id):
@@ -142,6 +148,10 @@ class SyncService:
         result.account_data = account_data.get(GLOBAL, [])
         result.presence = await self._presence(request)
         return result
+
+    async def _changed_rooms(self, user_id: str, since: int, upto: int) -> set[str]:
+        return (await self.events.rooms_with_events(user_id, since, upto)
+                | await self.receipts.rooms_with_receipts(user_id, since, upto))
 
     async def _presence(self, request: SyncRequest) -> list[dict[str, Any]]:
         """Presence of people who share a room with the user, changed since their token."""
