@@ -1,8 +1,13 @@
-"""The embedded backend: one SQLite file in WAL mode through aiosqlite.
+"""The embedded backend: one SQLite file in WAL mode, queried on the event loop.
 
-One writer connection takes every write (SQLite allows one writer at a
-time, so queueing them here beats "database is locked" retries); a few reader
-connections serve plain reads, which WAL never blocks behind the writer.
+Statements run directly on the loop thread: a query served from SQLite's page
+cache takes microseconds, far less than handing it to a worker thread and
+back (measured: aiosqlite's hop was about half of the server's CPU per
+message). One writer connection takes every write, under a lock held for
+the length of a transaction; a separate reader connection serves plain
+reads, which WAL never blocks and which never see an open transaction.
+Commits reach the WAL in the OS before they are acknowledged, so a killed
+process loses nothing it answered for.
 """
 
 from __future__ import annotations
@@ -16,12 +21,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from homeserver.storage.database import Connection, Database, Row, StorageUnavailable
 
-READERS = 3
 _PLACEHOLDER = re.compile(r"\$(\d+)")
+PRAGMAS = ("busy_timeout=5000", "synchronous=NORMAL", "foreign_keys=ON")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -36,42 +39,44 @@ def _is_read(sql: str) -> bool:
 
 
 class SqliteConnection(Connection):
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
     async def execute(self, sql: str, *args: Any) -> int:
-        cursor = await self._conn.execute(translate(sql), args)
-        count = cursor.rowcount
-        await cursor.close()
-        return count
+        cursor = self._conn.execute(translate(sql), args)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        async with self._conn.execute(translate(sql), args) as cursor:
-            return list(await cursor.fetchall())
+        cursor = self._conn.execute(translate(sql), args)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
 
 
 class SqliteDatabase(Database):
     dialect = "sqlite"
 
-    def __init__(self, writer: aiosqlite.Connection, readers: list[aiosqlite.Connection]):
+    def __init__(self, writer: sqlite3.Connection, reader: sqlite3.Connection | None) -> None:
+        self._raw = [writer] + ([reader] if reader is not None else [])
         self._writer = SqliteConnection(writer)
-        self._raw = [writer, *readers]
+        self._reader = SqliteConnection(reader) if reader is not None else self._writer
         self._write_lock = asyncio.Lock()
-        self._readers: asyncio.Queue[SqliteConnection] = asyncio.Queue()
-        for conn in readers or [writer]:
-            self._readers.put_nowait(SqliteConnection(conn))
 
     @classmethod
     async def open(cls, path: str) -> SqliteDatabase:
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            writer = await _open(path)
-            await _pragma(writer, "journal_mode=WAL")
-            readers = [] if path == ":memory:" else [await _open(path) for _ in range(READERS)]
+            writer = _open(path)
+            writer.execute("PRAGMA journal_mode=WAL").fetchall()
+            reader = None if path == ":memory:" else _open(path)
         except (sqlite3.Error, OSError) as exc:
             raise StorageUnavailable(f"cannot open SQLite database {path}: {exc}") from None
-        return cls(writer, readers)
+        return cls(writer, reader)
 
     async def execute(self, sql: str, *args: Any) -> int:
         async with self._write_lock:
@@ -81,11 +86,11 @@ class SqliteDatabase(Database):
         if not _is_read(sql):
             async with self._write_lock:
                 return await self._writer.fetch(sql, *args)
-        reader = await self._readers.get()
-        try:
-            rows = await reader.fetch(sql, *args)
-        finally:
-            self._readers.put_nowait(reader)
+        if self._reader is self._writer:  # in memory: one connection for everything
+            async with self._write_lock:
+                rows = await self._reader.fetch(sql, *args)
+        else:
+            rows = await self._reader.fetch(sql, *args)
         self.rows_read += len(rows)
         return rows
 
@@ -111,18 +116,12 @@ class SqliteDatabase(Database):
 
     async def close(self) -> None:
         for conn in self._raw:
-            await conn.close()
+            conn.close()
 
 
-async def _open(path: str) -> aiosqlite.Connection:
-    conn = await aiosqlite.connect(path, isolation_level=None)
+def _open(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    for pragma in ("busy_timeout=5000", "synchronous=NORMAL", "foreign_keys=ON"):
-        await _pragma(conn, pragma)
+    for pragma in PRAGMAS:
+        conn.execute(f"PRAGMA {pragma}").fetchall()
     return conn
-
-
-async def _pragma(conn: aiosqlite.Connection, pragma: str) -> None:
-    # A cursor left open keeps its statement, and its lock, alive: close it.
-    async with conn.execute(f"PRAGMA {pragma}") as cursor:
-        await cursor.fetchall()
