@@ -13,7 +13,6 @@ from homeserver.rooms.writer import EventWriter, WriteTxn
 from homeserver.storage.database import Connection
 from homeserver.storage.events import EventStore
 from homeserver.storage.receipts import ReceiptStore
-from homeserver.storage.stream import next_position
 from homeserver.storage.user_data import GLOBAL, UserDataStore
 
 RECEIPT_TYPES = {"m.read", "m.read.private"}
@@ -45,7 +44,7 @@ class UserDataService:
 
     async def put_in(self, txn: WriteTxn, user_id: str, data_type: str,
                      content: dict[str, Any], room_id: str = GLOBAL) -> None:
-        ordering = await next_position(txn.conn)
+        ordering = await txn.next_position()
         await self.store.put_account_data(txn.conn, user_id, room_id, data_type, content,
                                           ordering)
         txn.announce(user_channel(user_id), {"kind": "account_data", "stream_ordering": ordering})
@@ -86,7 +85,7 @@ class UserDataService:
         event = await self.events.event(event_id, txn.conn)
         if event is None or event.room_id != room_id:
             raise NotFound("Event not found")
-        ordering = await next_position(txn.conn)
+        ordering = await txn.next_position()
         moved = await self.receipts.put(txn.conn, room_id, user_id, receipt_type, event_id,
                                         event.stream_ordering, self.clock.time_ms(), ordering)
         if moved:

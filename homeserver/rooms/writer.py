@@ -42,10 +42,18 @@ class WriteTxn:
     """One open write: its connection and what to announce once it commits."""
 
     conn: Connection
+    reserved: int | None = None  # the position taken to lock the stream, not yet used
     outbox: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def announce(self, channel: str, payload: dict[str, Any]) -> None:
         self.outbox.append((channel, payload))
+
+    async def next_position(self) -> int:
+        """The next stream position: the one that locked the stream first, then new ones."""
+        if self.reserved is not None:
+            position, self.reserved = self.reserved, None
+            return position
+        return await next_position(self.conn)
 
 
 class EventWriter:
@@ -67,8 +75,8 @@ class EventWriter:
         async with self.db.transaction() as conn:
             # Taking a position first locks the stream: checks made inside this
             # transaction (txn IDs, memberships, DM pairs) stay true until it commits.
-            await next_position(conn)
-            txn = WriteTxn(conn)
+            # The position is kept for the first write, saving a round trip.
+            txn = WriteTxn(conn, reserved=await next_position(conn))
             yield txn
         for channel, payload in txn.outbox:
             await self.notifier.publish(channel, payload)
@@ -77,7 +85,7 @@ class EventWriter:
                      content: dict[str, Any], state_key: str | None = None,
                      extra: dict[str, Any] | None = None) -> StoredEvent:
         """Build, sign, authorise and store one event; raise Forbidden if the rules say no."""
-        ordering = await next_position(txn.conn)
+        ordering = await txn.next_position()
         unsigned = {"type": event_type, "sender": sender, "content": content, "room_id": room_id,
                     **({"state_key": state_key} if state_key is not None else {}), **(extra or {})}
         auth_state = await self._auth_state(txn.conn, room_id, unsigned)
@@ -111,7 +119,7 @@ class EventWriter:
             auth_rules.check_auth(pdu, {k: e.pdu for k, e in auth_state.items()})
         except auth_rules.AuthError as exc:
             raise Forbidden(str(exc)) from None
-        event = StoredEvent(await next_position(txn.conn), event_id, pdu)
+        event = StoredEvent(await txn.next_position(), event_id, pdu)
         await self.events.insert_event(txn.conn, event)
         await self._announce(txn, event)
         return event
@@ -132,7 +140,7 @@ class EventWriter:
         current = await self.events.membership(room_id, target, txn.conn)
         if current is not None and current["membership"] == "join":
             return None
-        event = StoredEvent(await next_position(txn.conn), event_id, pdu)
+        event = StoredEvent(await txn.next_position(), event_id, pdu)
         await self.events.insert_event(txn.conn, event)
         await self._announce(txn, event)
         return event
