@@ -19,7 +19,7 @@ from federation import (
 from federation.dms import FederatedDms
 from federation.edu_relay import EdusToServers
 from federation.joins import RemoteJoiner
-from federation.services import FEDERATION, build_federation
+from federation.services import FEDERATION, Federation, build_federation
 from homeserver.services import Homeserver
 
 
@@ -28,30 +28,32 @@ def setup(app: web.Application, hs: Homeserver) -> None:
     app[FEDERATION] = federation
     app.router.add_routes(keys_api.routes)
     if hs.config.federation.enabled:
-        ask = hs.config.federation.dm_query
-        for routes in (transactions_api.routes, membership_api.routes, dm_api.routes,
-                       room_api.routes, query_api.routes):
-            app.router.add_routes(routes)
-        if ask:
-            app.router.add_routes(dm_api.query_routes)
-        joiner = RemoteJoiner(hs, federation.client, federation.keyring)
-        hs.dms.remote = FederatedDms(hs, federation.client, joiner, ask)
-        edus = EdusToServers(hs.reader.events, federation.sender, hs.server_name)
-        hs.typing.relay = edus
-        hs.user_data.relay = edus
-        hs.presence.relay = edus
-
-        async def start(app: web.Application) -> None:
-            await federation.start()
-
-        app.on_startup.append(start)
+        _enable(app, hs, federation)
+        starting = federation.start
     else:
-        async def remember_key(app: web.Application) -> None:
-            await federation.keyring.remember_own_key()
+        starting = federation.keyring.remember_own_key
 
-        app.on_startup.append(remember_key)
+    async def start(app: web.Application) -> None:
+        await starting()
 
     async def close(app: web.Application) -> None:
         await federation.close()
 
+    app.on_startup.append(start)
     app.on_cleanup.insert(0, close)
+
+
+def _enable(app: web.Application, hs: Homeserver, federation: Federation) -> None:
+    """Serve the Server-Server API and let the core reach other servers."""
+    ask = hs.config.federation.dm_query
+    for routes in (transactions_api.routes, membership_api.routes, dm_api.routes,
+                   room_api.routes, query_api.routes):
+        app.router.add_routes(routes)
+    if ask:
+        app.router.add_routes(dm_api.query_routes)
+    joiner = RemoteJoiner(hs, federation.client, federation.keyring)
+    hs.dms.remote = FederatedDms(hs, federation.client, joiner, ask)
+    edus = EdusToServers(hs.reader.events, federation.sender, hs.server_name)
+    hs.typing.relay = edus
+    hs.user_data.relay = edus
+    hs.presence.relay = edus
