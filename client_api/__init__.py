@@ -17,8 +17,10 @@ from client_api import (
     sync,
     typing,
     user_data,
+    web_page,
     web_session,
     ws_dm,
+    ws_frames,
     ws_stream,
 )
 from homeserver.services import Homeserver
@@ -28,7 +30,7 @@ R0 = "/_matrix/client/r0/"
 ROUTE_TABLES = [
     discovery.routes, register.routes, login.routes, account.routes, rooms.routes,
     room_events.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
-    presence.routes, ws_dm.routes, ws_stream.routes, web_session.routes,
+    presence.routes, ws_dm.routes, ws_stream.routes, web_session.routes, web_page.routes,
 ]
 
 
@@ -36,6 +38,8 @@ def setup(app: web.Application, server: Homeserver) -> None:
     """Sessions for the web page, then every route."""
     cookie_auth.setup_sessions(app, server)
     setup_routes(app)
+    web_page.setup_static(app)
+    ws_frames.close_sockets_on_shutdown(app)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -26,6 +26,7 @@ from client_api.ws_frames import (
     TypingFrame,
     close_code,
     error_frame,
+    open_socket,
     parse_frame,
 )
 from homeserver.accounts import Requester
@@ -41,8 +42,7 @@ RELAYED_TYPES = {"m.room.message", "m.room.encrypted"}
 
 @routes.get("/ws/dm/{user_id}")
 async def dm_socket(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
-    await ws.prepare(request)
+    ws = await open_socket(request, HEARTBEAT_SECONDS)
     server = hs(request)
     try:
         who = await requester(request)

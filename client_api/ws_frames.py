@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
 from homeserver.errors import BadJson, MatrixError, NotJson
 from homeserver.schema import SchemaError, limit, optional, parse
@@ -78,6 +79,28 @@ def error_frame(exc: MatrixError) -> dict[str, Any]:
 def close_code(exc: MatrixError) -> int:
     return CLOSE_CODES.get(exc.status, 4000)
 
+
+
+OPEN_SOCKETS = web.AppKey("open_sockets", weakref.WeakSet)
+
+
+async def open_socket(request: web.Request, heartbeat: float) -> web.WebSocketResponse:
+    """Accept a WebSocket and remember it, so a shutdown can say goodbye to it."""
+    ws = web.WebSocketResponse(heartbeat=heartbeat)
+    await ws.prepare(request)
+    request.app[OPEN_SOCKETS].add(ws)
+    return ws
+
+
+def close_sockets_on_shutdown(app: web.Application) -> None:
+    app[OPEN_SOCKETS] = weakref.WeakSet()
+
+    async def going_away(app: web.Application) -> None:
+        # Without this a stopping server waits for every client to hang up.
+        await asyncio.gather(*(ws.close(code=WSCloseCode.GOING_AWAY, message=b"shutting down")
+                               for ws in list(app[OPEN_SOCKETS])), return_exceptions=True)
+
+    app.on_shutdown.append(going_away)
 
 
 class FrameSender:

@@ -16,7 +16,7 @@ from aiohttp import WSMsgType, web
 
 from client_api.http import hs, requester
 from client_api.ws_dm import HEARTBEAT_SECONDS, close_on_failure, frame_sender, handle_frame
-from client_api.ws_frames import FrameSender, close_code, error_frame, parse_frame
+from client_api.ws_frames import FrameSender, close_code, error_frame, open_socket, parse_frame
 from homeserver.accounts import Requester
 from homeserver.errors import BadJson, MatrixError
 from homeserver.services import Homeserver
@@ -30,8 +30,7 @@ WAIT_MS = 30_000
 
 @routes.get("/_matrix/client/unstable/ws")
 async def stream_socket(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS)
-    await ws.prepare(request)
+    ws = await open_socket(request, HEARTBEAT_SECONDS)
     try:
         who = await requester(request)
         since = request.query.get("since")

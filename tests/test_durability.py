@@ -48,3 +48,27 @@ def _no_limits(tmp_path: Path) -> Path:
     config = tmp_path / "config.yaml"
     config.write_text("rate_limits:\n  enabled: false\n")
     return config
+
+
+async def test_sigterm_closes_open_sockets_instead_of_waiting_for_them(tmp_path: Path) -> None:
+    import time
+
+    import aiohttp
+
+    proc, base = start(tmp_path, "--config", str(_no_limits(tmp_path)))
+    try:
+        token = call(base, "POST", "/_matrix/client/v3/register", {
+            "username": "alice", "password": "hunter2!",
+            "auth": {"type": "m.login.dummy"}})["access_token"]
+        async with aiohttp.ClientSession() as session:
+            ws = await session.ws_connect(f"{base}/_matrix/client/unstable/ws",
+                                          headers={"Authorization": f"Bearer {token}"})
+            await ws.receive_json()  # the first sync frame
+            started = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            await ws.receive()  # the server says goodbye
+            assert ws.close_code == 1001
+    finally:
+        proc.communicate(timeout=START_TIMEOUT)
+    assert proc.returncode == 0
+    assert time.monotonic() - started < 5

@@ -1,0 +1,113 @@
+"""The built-in page in a real headless Chromium: two people, two browser contexts.
+
+Screenshots of both windows go to ``test-artifacts/`` (not committed). Without a
+browser the tests skip with the reason, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from homeserver.app import create_app
+from homeserver.services import build_homeserver
+from tests.conftest import make_config
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the browser tests must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed")
+    if shutil.which(CHROMIUM) is None:
+        _unavailable(f"no Chromium at {CHROMIUM}")
+    async with async_playwright() as playwright:
+        try:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM,
+                                                       args=["--no-sandbox"])
+        except Exception as exc:  # the browser cannot start on this machine
+            _unavailable(f"Chromium does not start: {exc}")
+        yield browser
+        await browser.close()
+
+
+async def open_page(browser: Any, base: str, username: str,
+                    width: int = 1000) -> tuple[Any, Any]:
+    context = await browser.new_context(viewport={"width": width, "height": 700})
+    page = await context.new_page()
+    await page.goto(base)
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", "hunter2!")
+    await page.click("button[value=register]")
+    await page.wait_for_selector(f"#me:text('@{username}:test.local')")
+    return context, page
+
+
+async def start_dm(page: Any, user_id: str) -> str:
+    await page.fill("#start-user", user_id)
+    await page.click("#start-form button")
+    await page.wait_for_selector("#conversation[data-room]")
+    return await page.get_attribute("#conversation", "data-room")
+
+
+async def test_two_people_chat_live_in_the_browser(browser: Any, tmp_path: Path,
+                                                   aiohttp_client: Any) -> None:
+    from playwright.async_api import expect
+
+    config = make_config(tmp_path, None, **{"presence.offline_grace_ms": 300})
+    client = await aiohttp_client(create_app(await build_homeserver(config)))
+    base = str(client.make_url("/"))
+    alice_context, alice = await open_page(browser, base, "alice")
+    bob_context, bob = await open_page(browser, base, "bob", width=390)
+
+    room = await start_dm(alice, "@bob:test.local")
+    await alice.fill("#compose", "hello bob")
+    await alice.press("#compose", "Enter")
+    await expect(alice.locator("#messages li.mine", has_text="hello bob")).not_to_have_class(
+        "pending")
+
+    assert await start_dm(bob, "@alice:test.local") == room  # from his side: the same room
+    await expect(bob.locator("#messages li", has_text="hello bob")).to_be_visible()
+    await bob.click("#back")  # on a phone the list and the conversation take turns
+
+    await alice.fill("#compose", "are you there?")
+    await alice.press("#compose", "Enter")
+    thread = bob.locator(".thread", has_text="@alice:test.local")
+    await expect(thread.locator(".badge")).to_have_text("1")
+    await expect(thread.locator(".last")).to_have_text("are you there?")
+    await thread.click()
+    await expect(bob.locator("#messages li", has_text="are you there?")).to_be_visible()
+    await bob.click("#back")
+    await expect(thread.locator(".badge")).to_have_text("")  # read: the badge clears
+    await thread.click()
+    await bob.wait_for_selector("#conversation[data-room]")
+
+    await bob.locator("#compose").press_sequentially("hi al")
+    await expect(alice.locator("#typing")).to_have_text("@bob:test.local is typing…")
+    await bob.locator("#compose").press_sequentially("ice")
+    await bob.press("#compose", "Enter")
+    await expect(alice.locator("#messages li", has_text="hi alice")).to_be_visible()
+    await expect(alice.locator("#typing")).to_have_text("")
+
+    await expect(bob.locator("#peer-dot")).to_have_class("dot online")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await alice.screenshot(path=ARTIFACTS / "alice.png")
+    await bob.screenshot(path=ARTIFACTS / "bob.png")
+    await alice_context.close()  # alice closes her last tab
+    await expect(bob.locator("#peer-dot")).to_have_class("dot offline")
+    await bob_context.close()
