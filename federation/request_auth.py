@@ -1,10 +1,9 @@
 """X-Matrix request authentication (Server-Server API, "Request Authentication").
 
-The signed object is ``{"method", "uri", "origin", "destination"[, "content"]}``;
-the header is ``X-Matrix origin="a",destination="b",key="ed25519:v",sig="…"``,
-parsed as RFC 9110 auth-params (token or quoted-string values, names
-case-insensitive). A request without ``destination`` is checked as if it
-named us.
+Owns the signed request object ``{"method", "uri", "origin", "destination"[, "content"]}``,
+writing and parsing the ``Authorization: X-Matrix origin=…,destination=…,key=…,sig=…``
+header (RFC 9110 auth-params), and checking a parsed header against a request. Pure
+functions: fetching the origin's key is the caller's business.
 """
 
 from __future__ import annotations
@@ -18,11 +17,17 @@ from homeserver.events.keys import SigningKey, verify_signature
 from homeserver.events.signing import signable_bytes
 
 SCHEME = "x-matrix"
-_KEY_ID = re.compile(r"^ed25519:[A-Za-z0-9_]+$")
+_KEY_ID = re.compile(r"ed25519:[A-Za-z0-9_]+")
+_OWS = r"[ \t]*"
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+# Bare values may also hold ':' (the spec asks recipients to allow it, old Synapse sends
+# origin=host:port unquoted) and '[]' (an IPv6-literal server name sent the same way).
+_BARE_VALUE = r"[!#$%&'*+.^_`|~0-9A-Za-z:\[\]-]+"
+_QUOTED = r'"(?P<quoted>(?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])*)"'
 _PARAM = re.compile(
-    r'\s*([A-Za-z0-9!#$%&\'*+.^_`|~-]+)\s*=\s*'
-    r'(?:"((?:[^"\\]|\\.)*)"|([A-Za-z0-9!#$%&\'*+.^_`|~:/\[\]@-]+))\s*(?:,|$)'
+    rf"(?P<name>{_TOKEN}){_OWS}={_OWS}(?:{_QUOTED}|(?P<bare>{_BARE_VALUE})){_OWS}(?:,|\Z)"
 )
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 
 
 class AuthHeaderError(ValueError):
@@ -35,6 +40,8 @@ class RequestAuthError(Exception):
 
 @dataclass(frozen=True)
 class XMatrix:
+    """A parsed X-Matrix header; ``destination`` is None when the sender left it out."""
+
     origin: str
     destination: str | None
     key_id: str
@@ -43,6 +50,7 @@ class XMatrix:
 
 def request_json(method: str, uri: str, origin: str, destination: str,
                  content: Any | None) -> dict[str, Any]:
+    """The object a request signature covers; ``content`` only when there is a body."""
     signed: dict[str, Any] = {"method": method, "uri": uri, "origin": origin,
                               "destination": destination}
     if content is not None:
@@ -52,48 +60,63 @@ def request_json(method: str, uri: str, origin: str, destination: str,
 
 def authorization_header(key: SigningKey, origin: str, destination: str, method: str,
                          uri: str, content: Any | None) -> str:
+    """The ``Authorization`` value signing this request as ``origin`` with ``key``."""
     message = signable_bytes(request_json(method, uri, origin, destination, content))
     sig = encode_base64(key.sign(message))
-    return (f'X-Matrix origin="{origin}",destination="{destination}",'
-            f'key="{key.key_id}",sig="{sig}"')
+    return (f"X-Matrix origin={_quote(origin)},destination={_quote(destination)},"
+            f"key={_quote(key.key_id)},sig={_quote(sig)}")
+
+
+def _quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def parse_authorization(header: str) -> XMatrix:
-    scheme, _, rest = header.strip().partition(" ")
+    """Parse an X-Matrix ``Authorization`` value; AuthHeaderError if it is malformed."""
+    scheme, _, rest = header.strip(" \t").partition(" ")
     if scheme.lower() != SCHEME:
         raise AuthHeaderError("not an X-Matrix header")
-    params = _params(rest.strip())
-    try:
-        origin, key_id, sig = params["origin"], params["key"], params["sig"]
-    except KeyError as exc:
-        raise AuthHeaderError(f"missing {exc.args[0]}") from None
-    if not _KEY_ID.match(key_id):
+    params = _params(rest)
+    missing = [name for name in ("origin", "key", "sig") if not params.get(name)]
+    if missing:
+        raise AuthHeaderError(f"missing or empty {', '.join(missing)}")
+    if not _KEY_ID.fullmatch(params["key"]):
         raise AuthHeaderError("key must be ed25519:<version>")
-    if not origin or not sig:
-        raise AuthHeaderError("empty origin or sig")
-    return XMatrix(origin, params.get("destination"), key_id, sig)
+    return XMatrix(params["origin"], params.get("destination"), params["key"], params["sig"])
 
 
 def _params(text: str) -> dict[str, str]:
     params: dict[str, str] = {}
-    pos = 0
+    pos = _skip_separators(text, 0)
     while pos < len(text):
         match = _PARAM.match(text, pos)
-        if match is None or match.end() == pos:
-            raise AuthHeaderError("malformed parameters")
-        name = match[1].lower()
+        if match is None:
+            raise AuthHeaderError(f"malformed parameter at {text[pos:pos + 20]!r}")
+        name = match["name"].lower()
         if name in params:
-            raise AuthHeaderError(f"duplicate {name}")
-        quoted = match[2]
-        params[name] = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else match[3]
-        pos = match.end()
+            raise AuthHeaderError(f"duplicate parameter {name}")
+        quoted = match["quoted"]
+        params[name] = _ESCAPE.sub(r"\1", quoted) if quoted is not None else match["bare"]
+        pos = _skip_separators(text, match.end())
     return params
+
+
+def _skip_separators(text: str, pos: int) -> int:
+    # RFC 9110 lists make recipients accept empty elements (",,", a trailing comma).
+    while pos < len(text) and text[pos] in " \t,":
+        pos += 1
+    return pos
 
 
 def verify_request(header: XMatrix, public_key_b64: str, method: str, uri: str,
                    our_name: str, content: Any | None) -> None:
+    """Raise RequestAuthError unless ``header`` signs this request to us.
+
+    A header without ``destination`` predates spec v1.3; it is checked as if it named us.
+    """
     if header.destination is not None and header.destination != our_name:
-        raise RequestAuthError("the request is addressed to another server")
+        raise RequestAuthError(f"request is addressed to {header.destination!r}, not us")
     message = signable_bytes(request_json(method, uri, header.origin, our_name, content))
     if not verify_signature(public_key_b64, message, header.signature):
-        raise RequestAuthError("bad signature")
+        raise RequestAuthError(f"bad signature from {header.origin} with {header.key_id}")

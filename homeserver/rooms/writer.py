@@ -1,5 +1,9 @@
 """Appending events to rooms: position, prev/auth events, signature, auth check, storage.
 
+Local events are built, signed and queued for the other servers in the room;
+events from other servers (already checked for validity by the federation
+package) are authorised against the room's state and stored the same way.
+
 Every write happens in one database transaction that first takes the next
 stream position; that row lock orders writers on every backend and worker,
 so the room's latest event and auth state read inside it cannot change under
@@ -90,10 +94,7 @@ class EventWriter:
                     **({"state_key": state_key} if state_key is not None else {}), **(extra or {})}
         auth_state = await self._auth_state(txn.conn, room_id, unsigned)
         pdu = await self._build(txn.conn, unsigned, auth_state)
-        try:
-            auth_rules.check_auth(pdu, {k: e.pdu for k, e in auth_state.items()})
-        except auth_rules.AuthError as exc:
-            raise Forbidden(str(exc)) from None
+        _authorise(pdu, auth_state)
         event = StoredEvent(ordering, compute_event_id(pdu), pdu)
         await self.events.insert_event(txn.conn, event)
         await self._announce(txn, event)
@@ -115,10 +116,7 @@ class EventWriter:
         elif not known:
             raise Forbidden("Unknown room")
         auth_state = await self._auth_state(txn.conn, room_id, pdu)
-        try:
-            auth_rules.check_auth(pdu, {k: e.pdu for k, e in auth_state.items()})
-        except auth_rules.AuthError as exc:
-            raise Forbidden(str(exc)) from None
+        _authorise(pdu, auth_state)
         event = StoredEvent(await txn.next_position(), event_id, pdu)
         await self.events.insert_event(txn.conn, event)
         await self._announce(txn, event)
@@ -158,10 +156,7 @@ class EventWriter:
             raise Forbidden("Unknown room")
         pdu = {**unsigned, "auth_events": sorted(e.event_id for e in auth_state.values()),
                "prev_events": [latest["event_id"]], "depth": latest["depth"] + 1}
-        try:
-            auth_rules.check_auth(pdu, {k: e.pdu for k, e in auth_state.items()})
-        except auth_rules.AuthError as exc:
-            raise Forbidden(str(exc)) from None
+        _authorise(pdu, auth_state)
         return pdu
 
     async def _queue_for_other_servers(self, txn: WriteTxn, event: StoredEvent) -> None:
@@ -217,3 +212,11 @@ class EventWriter:
             if pair or await self.events.room_exists(conn or self.db, room_id):
                 self._channels[room_id] = channel
         return channel
+
+
+def _authorise(pdu: dict[str, Any], auth_state: dict[tuple[str, str], StoredEvent]) -> None:
+    """Forbidden unless the auth rules allow ``pdu`` against ``auth_state``."""
+    try:
+        auth_rules.check_auth(pdu, {k: e.pdu for k, e in auth_state.items()})
+    except auth_rules.AuthError as exc:
+        raise Forbidden(str(exc)) from None
