@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from client_api.ws_frames import OPEN_SOCKETS
 from homeserver.app import create_app
 from homeserver.services import build_homeserver
 from tests.conftest import make_config
@@ -105,6 +106,21 @@ async def test_two_people_chat_live_in_the_browser(browser: Any, tmp_path: Path,
     await expect(alice.locator("#typing")).to_have_text("")
 
     await expect(bob.locator("#peer-dot")).to_have_class("dot online")
+
+    # The connection drops; while it is down alice writes from another client.
+    login = await client.post("/_matrix/client/v3/login", json={
+        "type": "m.login.password", "user": "alice", "password": "hunter2!"})
+    token = (await login.json())["access_token"]
+    for ws in list(client.app[OPEN_SOCKETS]):
+        await ws.close()
+    await expect(bob.locator("#banner")).to_have_text("Offline: reconnecting…")
+    sent = await client.put(f"/_matrix/client/v3/rooms/{room}/send/m.room.message/gap1",
+                            json={"msgtype": "m.text", "body": "sent while you were away"},
+                            headers={"Authorization": f"Bearer {token}"})
+    assert sent.status == 200
+    await expect(bob.locator("#messages li", has_text="sent while you were away")).to_be_visible()
+    await expect(bob.locator("#banner")).to_be_hidden()
+
     ARTIFACTS.mkdir(exist_ok=True)
     await alice.screenshot(path=ARTIFACTS / "alice.png")
     await bob.screenshot(path=ARTIFACTS / "bob.png")
