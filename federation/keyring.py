@@ -8,6 +8,7 @@ answer is signed by that very key, and cached until its ``valid_until_ts``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -19,6 +20,9 @@ from homeserver.storage.federation import FederationStore, VerifyKey
 
 log = logging.getLogger(__name__)
 VALIDITY_MS = 7 * 24 * 3600 * 1000
+# An unknown key ID makes us ask its server; forged IDs must not make us ask again
+# and again (we would be a request amplifier), so a server is asked at most this often.
+MIN_REFETCH_MS = 10_000
 KEY_PATH = "/_matrix/key/v2/server"
 
 
@@ -34,6 +38,8 @@ class KeyRing:
         self.key = key
         self.server_name = server_name
         self.clock = clock
+        self._asked_at: dict[str, int] = {}
+        self._asking: dict[str, asyncio.Task[None]] = {}
 
     async def remember_own_key(self) -> None:
         await self.store.record_own_key(self.key.key_id, self.key.public_key_base64,
@@ -66,6 +72,19 @@ class KeyRing:
         return cached.verify_key
 
     async def _fetch(self, server_name: str) -> None:
+        """Ask the server for its keys; callers at the same moment share one request."""
+        asking = self._asking.get(server_name)
+        if asking is None:
+            now = self.clock.time_ms()
+            if now - self._asked_at.get(server_name, now - MIN_REFETCH_MS) < MIN_REFETCH_MS:
+                return
+            self._asked_at[server_name] = now
+            asking = asyncio.create_task(self._ask(server_name))
+            self._asking[server_name] = asking
+            asking.add_done_callback(lambda _: self._asking.pop(server_name, None))
+        await asyncio.shield(asking)
+
+    async def _ask(self, server_name: str) -> None:
         try:
             doc = await self.client.request("GET", server_name, KEY_PATH, signed=False)
             keys = _checked_keys(doc, server_name)

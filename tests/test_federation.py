@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -411,3 +412,19 @@ async def test_a_server_that_calls_again_is_retried_at_once(cluster: Cluster) ->
     await b.api.send(bob, room, "i am back")  # b calls a, so a retries b now
     bodies, _ = await timeline(b.api, bob, room, token, want=2)
     assert "queued" in bodies
+
+
+async def test_forged_key_ids_do_not_make_us_ask_again_and_again(
+    cluster: Cluster, caplog: pytest.LogCaptureFixture
+) -> None:
+    a = cluster.nodes[A]
+    uri = "/_matrix/federation/v1/send/key-flood"
+    body = {"origin": B, "origin_server_ts": 1, "pdus": [], "edus": []}
+    caplog.set_level(logging.INFO, logger="homeserver.access")
+    for n in range(5):
+        forged = generate_signing_key(f"forged{n}")
+        headers = {"Authorization": authorization_header(forged, B, A, "PUT", uri, body)}
+        resp = await a.api.client.put(uri, json=body, headers=headers)
+        assert resp.status == 401
+    asked = [r for r in caplog.records if "/_matrix/key/v2/server" in r.getMessage()]
+    assert len(asked) == 1  # b's key document was fetched once, not five times
