@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,15 +25,10 @@ from homeserver.events.keys import generate_signing_key
 from homeserver.services import HOMESERVER, Homeserver, build_homeserver
 from homeserver.storage.federation import FederationStore
 from tests.conftest import Account, Api, fresh_postgres_database, make_config, register
+from tests.test_workers import free_port
 
 A, B = "a.test", "b.test"
 V3 = "/_matrix/client/v3"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
