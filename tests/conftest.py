@@ -26,7 +26,8 @@ from homeserver.services import Homeserver, build_homeserver
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 PG_ADMIN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
-REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
+# HS_TEST_REDIS_PORT lets two checkouts run their suites at once on separate Redis servers.
+REDIS_HOST, REDIS_PORT = "127.0.0.1", int(os.environ.get("HS_TEST_REDIS_PORT", "6379"))
 
 
 def reachable(host: str, port: int) -> bool:
