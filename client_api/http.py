@@ -6,15 +6,18 @@ import json
 import re
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
+from client_api.content_encoding import decode_body
 from client_api.cookie_auth import session_token
+from homeserver import strict_json
 from homeserver.accounts import Requester
-from homeserver.errors import BadJson, InvalidParam, MissingToken, NotJson, TooLarge
+from homeserver.errors import BadJson, InvalidParam, MissingToken, TooLarge
 from homeserver.schema import SchemaError, parse
 from homeserver.services import HOMESERVER, Homeserver
 
 T = TypeVar("T")
+_INTEGER = re.compile(r"-?[0-9]{1,16}")
 REQUEST_ID = web.RequestKey("request_id", str)
 
 
@@ -22,35 +25,29 @@ def hs(request: web.Request) -> Homeserver:
     return request.app[HOMESERVER]
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+def decode_json_object(raw: bytes, *, safe_numbers: bool = False) -> dict[str, Any]:
+    """Strict JSON (UTF-8, no NaN/Infinity, no lone surrogates, bounded nesting), an object."""
+    return strict_json.loads_object(raw, safe_numbers=safe_numbers)
 
 
-_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-
-
-def decode_json_object(raw: bytes) -> dict[str, Any]:
-    """Strict JSON (UTF-8, no NaN/Infinity, no lone surrogates), and it must be an object."""
-    try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        if _SURROGATE_ESCAPE.search(raw):
-            # Paired escapes combine into one character; a lone one cannot be stored.
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except (ValueError, UnicodeError, RecursionError):
-        raise NotJson("Content not JSON") from None
-    if not isinstance(value, dict):
-        raise NotJson("Content must be a JSON object")
-    return value
-
-
-async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+async def read_raw(request: web.Request) -> bytes:
+    """The body, its Content-Encoding undone, within the request's size limit."""
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise TooLarge("Request body too large") from None
+    if not raw:
+        return raw
+    return decode_body(raw, request.headers.get(hdrs.CONTENT_ENCODING),
+                       request.client_max_size)
+
+
+async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    """A client's JSON object; its numbers must fit Canonical JSON's integers."""
+    raw = await read_raw(request)
     if allow_empty and not raw.strip():
         return {}
-    return decode_json_object(raw)
+    return decode_json_object(raw, safe_numbers=True)
 
 
 async def read_body(request: web.Request, cls: type[T], *, allow_empty: bool = False) -> T:
@@ -90,10 +87,9 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
     raw = request.query.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidParam(f"{name} must be an integer") from None
+    if not _INTEGER.fullmatch(raw):  # int() would take " 7", "1_0" and non-ASCII digits
+        raise InvalidParam(f"{name} must be an integer")
+    value = int(raw)
     if not lo <= value <= hi:
         raise InvalidParam(f"{name} must be between {lo} and {hi}")
     return value

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from client_api.http import hs, json_response, query_int, requester
-from homeserver.errors import InvalidParam
+from homeserver import strict_json
+from homeserver.errors import BadJson, InvalidParam, NotJson
 from homeserver.sync.filters import SyncFilter, parse_filter
 from homeserver.sync.service import SyncRequest
 from homeserver.sync.tokens import parse_serial, parse_token
@@ -22,8 +21,8 @@ async def _filter(request: web.Request, user_id: str) -> SyncFilter:
         return SyncFilter()
     if raw.lstrip().startswith("{"):
         try:
-            data = json.loads(raw)
-        except ValueError:
+            data = strict_json.loads(raw)
+        except (NotJson, BadJson):
             raise InvalidParam("filter is not valid JSON") from None
         return parse_filter(data)
     return parse_filter(await hs(request).user_data.filter(user_id, raw))

@@ -17,7 +17,9 @@ from homeserver.services import HOMESERVER, Homeserver
 def create_app(hs: Homeserver) -> web.Application:
     """One application serving the client API; it closes ``hs`` on cleanup."""
     limit = hs.config.limits.max_body_bytes
-    app = web.Application(middlewares=middlewares(limit), client_max_size=limit)
+    # Bodies are read as sent: client_api/content_encoding.py decodes them within the limit.
+    app = web.Application(middlewares=middlewares(limit), client_max_size=limit,
+                          handler_args={"auto_decompress": False})
     app[HOMESERVER] = hs
     client_api.setup(app, hs)
     federation.setup(app, hs)

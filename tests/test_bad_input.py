@@ -14,9 +14,18 @@ from homeserver.clock import FakeClock
 from homeserver.services import build_homeserver
 from tests.conftest import make_config, register
 
+# Bytes that do not parse as JSON: M_NOT_JSON.
 NOT_JSON_BODIES = [
-    b"", b"{", b"nul", b"\xff\xfe{}", b"[]", b"123", b'"text"', b"null", b"true",
-    b'{"a": NaN}', b'{"a": Infinity}', b'{"a": "\\ud800"}', b"[" * 100_000, b"{}{}",
+    b"", b"{", b"nul", b"\xff\xfe{}", b'{"a": NaN}', b'{"a": Infinity}', b'{"a": "\\ud800"}',
+    b"[" * 100_000, b"{}{}",
+]
+# Valid JSON the spec's endpoints cannot take (not an object, too deep, numbers
+# beyond Canonical JSON's): M_BAD_JSON.
+BAD_JSON_BODIES = [
+    b"[]", b"[1]", b"123", b'"text"', b"null", b"true",
+    b'{"a":' * 101 + b"1" + b"}" * 101, b"[" * 100_000 + b"]" * 100_000,
+    b'{"a": 9007199254740992}', b'{"a": -9007199254740992}', b'{"a": 1e400}',
+    b'{"a": ' + b"9" * 5000 + b"}",
 ]
 JUNK_VALUES: list[Any] = [
     None, 0, -1, 2**70, 1.5, True, "", "x" * 100_000, "\u0000", "🦀" * 50, "\u202e\u200b",
@@ -83,6 +92,10 @@ async def test_not_json_bodies(client: Any, method: str, path: str, auth: bool,
         resp = await client.request(method, url, data=body, headers=alice.auth)
         data = await check_matrix_error(resp)
         assert (resp.status, data["errcode"]) == (400, "M_NOT_JSON"), body[:20]
+    for body in BAD_JSON_BODIES:
+        resp = await client.request(method, url, data=body, headers=alice.auth)
+        data = await check_matrix_error(resp)
+        assert (resp.status, data["errcode"]) == (400, "M_BAD_JSON"), body[:20]
 
 
 @pytest.mark.parametrize(("method", "path", "auth", "fields"), ENDPOINTS)

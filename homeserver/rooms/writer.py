@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from homeserver.clock import Clock
-from homeserver.errors import Forbidden, MatrixError
+from homeserver.errors import BadJson, Forbidden, MatrixError
 from homeserver.events import auth_rules
-from homeserver.events.canonical import canonical_json
+from homeserver.events.canonical import NotCanonical, canonical_json, check_canonical
 from homeserver.events.hashing import compute_event_id, sign_event
 from homeserver.events.keys import SigningKey
 from homeserver.ids import server_of
@@ -89,9 +89,15 @@ class EventWriter:
                      content: dict[str, Any], state_key: str | None = None,
                      extra: dict[str, Any] | None = None) -> StoredEvent:
         """Build, sign, authorise and store one event; raise Forbidden if the rules say no."""
-        ordering = await txn.next_position()
         unsigned = {"type": event_type, "sender": sender, "content": content, "room_id": room_id,
                     **({"state_key": state_key} if state_key is not None else {}), **(extra or {})}
+        try:
+            # A client's content is signed and stored as it came: it must be Canonical
+            # JSON (no floats, integers within ±(2^53-1)) or every reader of it breaks.
+            check_canonical(unsigned)
+        except NotCanonical as exc:
+            raise BadJson(f"Event is not Canonical JSON: {exc}") from None
+        ordering = await txn.next_position()
         auth_state = await self._auth_state(txn.conn, room_id, unsigned)
         pdu = await self._build(txn.conn, unsigned, auth_state)
         _authorise(pdu, auth_state)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from homeserver.errors import BadJson, InvalidParam
+from homeserver import strict_json
+from homeserver.errors import BadJson, InvalidParam, NotJson
 from homeserver.schema import SchemaError, optional, parse
 
 DEFAULT_TIMELINE_LIMIT = 10
@@ -91,6 +91,6 @@ def parse_room_event_filter(raw: str | None) -> RoomEventFilter:
     if not raw:
         return RoomEventFilter()
     try:
-        return parse(RoomEventFilter, json.loads(raw))
-    except (ValueError, SchemaError) as exc:
+        return parse(RoomEventFilter, strict_json.loads(raw))
+    except (NotJson, BadJson, SchemaError) as exc:
         raise InvalidParam(f"Invalid filter: {exc}") from None
