@@ -19,6 +19,8 @@ from homeserver.services import HOMESERVER, Homeserver
 T = TypeVar("T")
 _INTEGER = re.compile(r"-?[0-9]{1,16}")
 REQUEST_ID = web.RequestKey("request_id", str)
+# Set once a WebSocket handshake is out: from then on no HTTP answer may be written.
+UPGRADED_SOCKET = web.RequestKey("upgraded_socket", web.WebSocketResponse)
 
 
 def hs(request: web.Request) -> Homeserver:

@@ -12,9 +12,9 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 
-from client_api.http import REQUEST_ID, json_response
+from client_api.http import REQUEST_ID, UPGRADED_SOCKET, json_response
 from homeserver.errors import InvalidParam, MatrixError, TooLarge
 
 log = logging.getLogger("homeserver.access")
@@ -104,6 +104,20 @@ async def matrix_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return json_response({"errcode": "M_UNKNOWN", "error": "Internal server error"}, 500)
 
 
+@web.middleware
+async def upgraded_sockets(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """After a WebSocket handshake an error must not become an HTTP answer in the socket."""
+    try:
+        return await handler(request)
+    except Exception:
+        socket = request.get(UPGRADED_SOCKET)
+        if socket is None:
+            raise
+        error_log.exception("socket %s failed", request.get(REQUEST_ID, "?"))
+        await socket.close(code=WSCloseCode.INTERNAL_ERROR)
+        return socket
+
+
 def middlewares(max_body_bytes: int) -> list:
     """Outermost first: log everything, answer CORS, then map errors."""
-    return [access_log, cors, matrix_errors, request_guard(max_body_bytes)]
+    return [access_log, cors, matrix_errors, upgraded_sockets, request_guard(max_body_bytes)]

@@ -12,50 +12,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import Awaitable
 from typing import Any
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import web
 
 from client_api.http import hs, requester
 from client_api.ws_frames import (
     Frame,
     FrameSender,
     MessageFrame,
-    TypingFrame,
-    close_code,
-    error_frame,
-    open_socket,
-    parse_frame,
+    PresenceFrame,
+    answer_frames,
+    close_on_failure,
+    socket_endpoint,
 )
 from homeserver.accounts import Requester
-from homeserver.errors import MatrixError
+from homeserver.errors import BadJson
 from homeserver.notifier import Subscription
 from homeserver.services import Homeserver
 
-log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-HEARTBEAT_SECONDS = 30.0
 RELAYED_TYPES = {"m.room.message", "m.room.encrypted"}
 
 
 @routes.get("/ws/dm/{user_id}")
-async def dm_socket(request: web.Request) -> web.WebSocketResponse:
-    ws = await open_socket(request, HEARTBEAT_SECONDS)
+@socket_endpoint
+async def dm_socket(request: web.Request, ws: web.WebSocketResponse) -> None:
     server = hs(request)
-    try:
-        who = await requester(request)
-        peer = request.match_info["user_id"]
-        room_id = (await server.dms.resolve(who.user_id, peer)).room_id
-    except MatrixError as exc:
-        await ws.close(code=close_code(exc), message=exc.errcode.encode())
-        return ws
+    who = await requester(request)
+    peer = request.match_info["user_id"]
+    room_id = (await server.dms.resolve(who.user_id, peer)).room_id
     channel = await server.rooms.writer.channel_of(room_id)
     server.typing.socket_opened(who.user_id, room_id)
     async with server.presence.connection(who.user_id):
         await _serve(frame_sender(ws, request), server, who, room_id, peer, channel)
-    return ws
 
 
 def frame_sender(ws: web.WebSocketResponse, request: web.Request) -> FrameSender:
@@ -77,7 +67,8 @@ async def _serve(sender: FrameSender, server: Homeserver, who: Requester, room_i
             close_on_failure(ws, _relay(sender, server, subscription, who, room_id, peer))
         )
         try:
-            await _serve_frames(ws, server, who, room_id)
+            await answer_frames(ws, lambda frame: handle_frame(server, who, frame, room_id),
+                                server.config.limits.socket_max_frame_bytes)
         finally:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
@@ -85,27 +76,14 @@ async def _serve(sender: FrameSender, server: Homeserver, who: Requester, room_i
             await server.typing.socket_closed(who.user_id, room_id)
 
 
-async def _serve_frames(ws: web.WebSocketResponse, server: Homeserver, who: Requester,
-                        room_id: str) -> None:
-    async for msg in ws:
-        if msg.type != WSMsgType.TEXT:
-            continue
-        try:
-            reply = await _handle(server, who, room_id, msg.data)
-        except MatrixError as exc:
-            reply = error_frame(exc)
-        if reply is not None:
-            await ws.send_json(reply)
-
-
-async def _handle(server: Homeserver, who: Requester, room_id: str,
-                  raw: str) -> dict[str, Any] | None:
-    return await handle_frame(server, who, parse_frame(raw), room_id)
-
-
 async def handle_frame(server: Homeserver, who: Requester, frame: Frame,
-                       room_id: str) -> dict[str, Any] | None:
-    """Carry out one client frame in ``room_id``; the answer frame, if any."""
+                       room_id: str | None) -> dict[str, Any] | None:
+    """Carry out one client frame (in ``room_id`` unless presence); the answer, if any."""
+    if isinstance(frame, PresenceFrame):
+        await server.presence.set_presence(who.user_id, frame.status)
+        return None
+    if room_id is None:
+        raise BadJson("room_id is required on this socket")
     if isinstance(frame, MessageFrame):
         server.ratelimiter.check("message", who.user_id)
         event_id = await server.rooms.send(
@@ -113,24 +91,8 @@ async def handle_frame(server: Homeserver, who: Requester, frame: Frame,
             {"msgtype": "m.text", "body": frame.body}, txn_id=frame.txn_id,
         )
         return {"type": "ack", "txn_id": frame.txn_id, "event_id": event_id}
-    if isinstance(frame, TypingFrame):
-        await server.typing.set_typing(who.user_id, room_id, frame.status == "start")
-        return None
-    await server.presence.set_presence(who.user_id, frame.status)
+    await server.typing.set_typing(who.user_id, room_id, frame.status == "start")
     return None
-
-
-async def close_on_failure(ws: web.WebSocketResponse, pump: Awaitable[None]) -> None:
-    """Run a socket's push loop; if it fails, close the socket instead of going quiet."""
-    try:
-        await pump
-    except MatrixError as exc:  # e.g. the user left the room
-        await ws.close(code=close_code(exc), message=exc.errcode.encode())
-    except (ConnectionError, RuntimeError):
-        pass  # the peer went away while we wrote
-    except Exception:
-        log.exception("socket push loop failed")
-        await ws.close(code=WSCloseCode.INTERNAL_ERROR)
 
 
 async def _relay(sender: FrameSender, server: Homeserver, subscription: Subscription,

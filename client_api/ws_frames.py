@@ -6,28 +6,43 @@ Client frames::
     {"type": "typing", "status": "start" | "stop"[, "room_id": "..."]}
     {"type": "presence", "status": "online" | "unavailable"}
 
+Every frame a client sends is answered or refused, and the socket lives on:
+a frame that is not JSON, not an object, of the wrong shape, nested too deep
+or holding a lone surrogate gets an error frame ``{"type": "error",
+"errcode", "error"}``. A frame over ``limits.socket_max_frame_bytes`` is
+refused by aiohttp before it is read (close 1009); text that is not UTF-8
+closes with 1007.
+
 Close codes sent before any data when a socket cannot be opened:
 4001 no or unknown access token, 4003 not allowed, 4004 unknown user,
 4000 a bad request (for example a DM with yourself). An open socket whose
 client stops reading is closed with 4008 once a send waits longer than
 ``limits.socket_send_timeout_ms`` or its queue passes ``limits.socket_queue``
-messages: reconnect and fill the gap from the last token.
+messages: reconnect and fill the gap from the last token. Once the handshake
+is out nothing is ever answered in HTTP on the socket: an unexpected failure
+closes it with 1011.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
+import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
-from homeserver.errors import BadJson, MatrixError, NotJson
+from client_api.http import UPGRADED_SOCKET, hs
+from homeserver import strict_json
+from homeserver.errors import BadJson, MatrixError, NotJson, TooLarge
 from homeserver.schema import SchemaError, limit, optional, parse
 
+log = logging.getLogger(__name__)
 MAX_BODY_CHARS = 32_000
+HEARTBEAT_SECONDS = 30.0
 CLOSE_CODES = {401: 4001, 403: 4003, 404: 4004}
 CLOSE_TOO_SLOW = 4008
 
@@ -53,18 +68,18 @@ class PresenceFrame:
 FRAMES: dict[str, type] = {"message": MessageFrame, "typing": TypingFrame,
                            "presence": PresenceFrame}
 Frame = MessageFrame | TypingFrame | PresenceFrame
+Answer = Callable[[Frame], Awaitable[dict[str, Any] | None]]
 
 
-def parse_frame(raw: str) -> Frame:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise NotJson("Frame is not JSON") from None
+def parse_frame(raw: str, max_chars: int) -> Frame:
+    if len(raw) > max_chars:  # aiohttp's own limit is in bytes; never parse past ours
+        raise TooLarge("Frame too large")
+    data = strict_json.loads(raw, safe_numbers=True)
     if not isinstance(data, dict):
-        raise NotJson("Frame must be a JSON object")
+        raise BadJson("Frame must be a JSON object")
     kind = data.get("type")
-    if kind not in FRAMES:
-        raise MatrixError(f"Unknown frame type {kind!r}", errcode="M_UNRECOGNIZED")
+    if not isinstance(kind, str) or kind not in FRAMES:
+        raise MatrixError(f"Unknown frame type {str(kind)[:40]!r}", errcode="M_UNRECOGNIZED")
     fields = {k: v for k, v in data.items() if k != "type"}
     try:
         return parse(FRAMES[kind], fields)
@@ -80,14 +95,58 @@ def close_code(exc: MatrixError) -> int:
     return CLOSE_CODES.get(exc.status, 4000)
 
 
+async def answer_frames(ws: web.WebSocketResponse, answer: Answer, max_chars: int) -> None:
+    """Read client frames until the socket closes; each gets its answer or an error frame."""
+    async for msg in ws:
+        if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
+            continue
+        try:
+            if msg.type == WSMsgType.BINARY:
+                raise NotJson("Frames must be text")
+            reply = await answer(parse_frame(msg.data, max_chars))
+        except MatrixError as exc:
+            reply = error_frame(exc)
+        if reply is not None:
+            await ws.send_json(reply)
+
+
+async def close_on_failure(ws: web.WebSocketResponse, pump: Awaitable[None]) -> None:
+    """Run a socket's work; if it fails, close the socket with a code instead of going quiet."""
+    try:
+        await pump
+    except MatrixError as exc:  # e.g. the user left the room
+        await ws.close(code=close_code(exc), message=exc.errcode.encode())
+    except (ConnectionError, RuntimeError):
+        pass  # the peer went away while we wrote
+    except Exception:
+        log.exception("socket failed")
+        await ws.close(code=WSCloseCode.INTERNAL_ERROR)
+
+
+Serve = Callable[[web.Request, web.WebSocketResponse], Awaitable[None]]
+
+
+def socket_endpoint(serve: Serve) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A WebSocket handler: accept, then ``serve``; every failure becomes a close code."""
+
+    @functools.wraps(serve)
+    async def handler(request: web.Request) -> web.StreamResponse:
+        ws = await open_socket(request)
+        await close_on_failure(ws, serve(request, ws))
+        return ws
+
+    return handler
+
 
 OPEN_SOCKETS = web.AppKey("open_sockets", weakref.WeakSet)
 
 
-async def open_socket(request: web.Request, heartbeat: float) -> web.WebSocketResponse:
+async def open_socket(request: web.Request) -> web.WebSocketResponse:
     """Accept a WebSocket and remember it, so a shutdown can say goodbye to it."""
-    ws = web.WebSocketResponse(heartbeat=heartbeat)
+    ws = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS,
+                               max_msg_size=hs(request).config.limits.socket_max_frame_bytes)
     await ws.prepare(request)
+    request[UPGRADED_SOCKET] = ws
     request.app[OPEN_SOCKETS].add(ws)
     return ws
 

@@ -56,6 +56,9 @@ class Limits:
     # A socket whose client stops reading is closed (4008) past either bound.
     socket_send_timeout_ms: int = optional(10_000, min=10)
     socket_queue: int = optional(1000, min=1)
+    # A bigger client frame is refused before it is read (close 1009); room for a
+    # 32,000-character message however its characters are encoded.
+    socket_max_frame_bytes: int = optional(262_144, min=1024)
 
 
 @dataclass

@@ -79,5 +79,18 @@ class RawSocket:
         assert opcode == 0x1, (opcode, payload[:100])
         return json.loads(payload)
 
+    async def send_frame(self, opcode: int, payload: bytes) -> None:
+        """One final, masked frame as a client must send it, whatever the payload."""
+        mask = os.urandom(4)
+        size = len(payload)
+        if size < 126:
+            head = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
+        elif size < 65536:
+            head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        await self.loop.sock_sendall(self.sock, head + mask + masked)
+
     def close(self) -> None:
         self.sock.close()

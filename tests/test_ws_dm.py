@@ -77,7 +77,7 @@ async def test_bad_frames_get_error_frames_and_the_socket_lives(api: Api) -> Non
     alice = await register(api.client, "alice")
     bob = await register(api.client, "bob")
     ws = await connect(api, alice, bob.user_id)
-    bad = [("not json", "M_NOT_JSON"), ("[1]", "M_NOT_JSON"),
+    bad = [("not json", "M_NOT_JSON"), ("[1]", "M_BAD_JSON"),
            ('{"type": "dance"}', "M_UNRECOGNIZED"),
            ('{"type": "message", "body": 5, "txn_id": "x"}', "M_BAD_JSON"),
            ('{"type": "message", "body": "hi"}', "M_BAD_JSON"),
