@@ -58,7 +58,7 @@ async def _push_syncs(sender: FrameSender, server: Homeserver, who: Requester,
                       token: str | None) -> None:
     """Send the first sync frame, then one frame per change, each from the last token."""
     first = True
-    while not sender.ws.closed:
+    while not sender.ws.closed and not server.sync.stopping:
         result = await server.sync.sync(SyncRequest(
             user_id=who.user_id, device_id=who.device_id,
             since=parse_token(token) if token else None,

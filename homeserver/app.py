@@ -24,8 +24,12 @@ def create_app(hs: Homeserver) -> web.Application:
     client_api.setup(app, hs)
     federation.setup(app, hs)
 
+    async def end_long_polls(app: web.Application) -> None:
+        hs.sync.stop_waiting()  # after the sockets' goodbyes, which client_api added first
+
     async def close_services(app: web.Application) -> None:
         await hs.close()
 
+    app.on_shutdown.append(end_long_polls)
     app.on_cleanup.append(close_services)
     return app

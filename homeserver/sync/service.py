@@ -17,7 +17,7 @@ from typing import Any
 from homeserver.clock import Clock
 from homeserver.ephemeral import EphemeralStore
 from homeserver.events.format import stripped_state
-from homeserver.notifier import Notifier, user_channel
+from homeserver.notifier import Notifier, Subscription, user_channel
 from homeserver.presence import PresenceService
 from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.writer import EventWriter
@@ -34,6 +34,8 @@ INVITE_STATE_TYPES = [
     "m.room.canonical_alias", "m.room.encryption", "m.room.topic",
 ]
 MAX_SYNC_TIMEOUT_MS = 300_000
+# Put in every waiting long-poll's queue when the server stops, to wake it.
+_STOPPING: tuple[str, dict[str, Any]] = ("", {"kind": "stopping"})
 
 
 @dataclass
@@ -88,6 +90,15 @@ class SyncService:
         self.presence = presence
         self.ephemeral = ephemeral
         self.clock = clock
+        self.stopping = False
+        self._waiting: set[Subscription] = set()
+
+    def stop_waiting(self) -> None:
+        """The server is stopping: every long-poll answers now with what it has, and
+        later ones do not wait, so a shutdown never waits out a poll's timeout."""
+        self.stopping = True
+        for subscription in self._waiting:
+            subscription.deliver(_STOPPING)
 
     async def sync(self, request: SyncRequest) -> SyncResult:
         """Answer at once if anything changed, else wait for the notifier (up to timeout)."""
@@ -99,7 +110,7 @@ class SyncService:
             return await self._sync(request)
 
     async def _sync(self, request: SyncRequest) -> SyncResult:
-        if request.since is None or request.timeout_ms <= 0:
+        if request.since is None or request.timeout_ms <= 0 or self.stopping:
             return await self.build(request)
         rooms = await self.events.rooms_of_user(request.user_id, ["join", "invite"])
         channels = [user_channel(request.user_id)]
@@ -109,13 +120,17 @@ class SyncService:
         deadline = loop.time() + timeout
         # Subscribe before reading, so nothing written in between is missed.
         with self.notifier.subscribe(channels) as subscription:
-            await subscription.ready()
-            result = await self.build(request)
-            while result.empty:
-                remaining = deadline - loop.time()
-                if remaining <= 0 or await subscription.next(remaining) is None:
-                    break
+            self._waiting.add(subscription)
+            try:
+                await subscription.ready()
                 result = await self.build(request)
+                while result.empty and not self.stopping:
+                    remaining = deadline - loop.time()
+                    if remaining <= 0 or await subscription.next(remaining) is None:
+                        break
+                    result = await self.build(request)
+            finally:
+                self._waiting.discard(subscription)
         return result
 
     async def build(self, request: SyncRequest) -> SyncResult:
