@@ -38,7 +38,6 @@ def setup(app: web.Application, server: Homeserver) -> None:
     """Sessions for the web page, then every route."""
     cookie_auth.setup_sessions(app, server)
     setup_routes(app)
-    web_page.setup_static(app)
     ws_frames.close_sockets_on_shutdown(app)
 
 
