@@ -1,9 +1,10 @@
-"""Inbound: the unstable DM query, and invites of our users to other servers' rooms.
+"""Inbound: the unstable DM query, and invites of our users from other servers.
 
 ``GET /_matrix/federation/unstable/dm/{low}/{high}``: the higher user's
 server asks for the pair's room; ``low`` must be ours and ``high`` theirs.
 ``PUT /_matrix/federation/v2/invite/{roomId}/{eventId}``: the standard
-invite; we countersign it and keep it so our user sees the invite.
+invite; checked against the room's state if we can (see
+``homeserver.rooms.invites``), countersigned when accepted.
 """
 
 from __future__ import annotations
@@ -51,12 +52,7 @@ async def invite(request: web.Request) -> web.Response:
     if (computed, pdu["room_id"]) != (event_id, room_id):
         raise BadJson("The event does not match the request")
     await server.rooms.check_local_user(pdu["state_key"])
-    async with server.rooms.writer.transaction() as txn:
-        await server.rooms.writer.accept_invite(txn, pdu, event_id)
-    if pdu["content"].get("is_direct"):
-        invitee, inviter = pdu["state_key"], pdu["sender"]
-        if await server.dms.room_of_pair(invitee, inviter) is None:
-            await server.dms.record_pair(invitee, inviter, room_id)
+    await server.rooms.invites.receive(pdu, event_id, origin, body.get("invite_room_state"))
     signed = sign_json(pdu, server.server_name, server.signing_key)
     return json_response({"event": signed})
 

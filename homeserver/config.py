@@ -80,6 +80,8 @@ class Federation:
     # Agree on a cross-server DM's room through our unstable query; off: act as
     # a plain Matrix server would (invites only).
     dm_query: bool = True
+    # Unanswered invites another server may leave for one of our users.
+    max_pending_invites: int = optional(20, min=1)
 
 
 @dataclass

@@ -134,10 +134,14 @@ class DmService:
         state = await self.events.current_state_ids(room_id, types=["m.room.create"])
         return bool(state)
 
-    async def record_pair(self, me: str, other: str, room_id: str) -> None:
-        """Remember a pair's room that lives on another server."""
+    async def record_pair(self, me: str, other: str, room_id: str,
+                          replace: bool = False) -> None:
+        """Remember a pair's room that lives on another server (instead of the one
+        known so far, with ``replace``)."""
         low, high = dm_pair(me, other)
         async with self.rooms.writer.transaction() as txn:
+            if replace:
+                await self.store.set_room(txn.conn, low, high, room_id)
             await self.store.insert_pair(txn.conn, low, high, room_id, self.clock.time_ms())
             await self.user_data.add_to_direct(txn, me, other, room_id)
 

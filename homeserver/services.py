@@ -22,6 +22,7 @@ from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.presence import PresenceService
 from homeserver.ratelimit import RateLimiter
 from homeserver.redis_notifier import RedisNotifier
+from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.service import RoomService
 from homeserver.rooms.writer import EventWriter
@@ -30,6 +31,7 @@ from homeserver.storage.accounts import AccountStore
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
+from homeserver.storage.invites import InviteStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.user_data import UserDataStore
@@ -108,10 +110,14 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
     account_store, event_store, dm_store = AccountStore(db), EventStore(db), DmStore(db)
     receipt_store, user_data_store = ReceiptStore(db), UserDataStore(db)
     outbox = FederationStore(db) if config.federation.enabled else None
-    writer = EventWriter(db, event_store, dm_store, notifier, key, name, clock, outbox)
-    rooms = RoomService(writer, event_store, dm_store, account_store, name, clock)
-    reader = RoomReader(event_store, clock)
+    invite_store = InviteStore(db)
+    writer = EventWriter(db, event_store, dm_store, notifier, key, name, clock, invite_store,
+                         outbox)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writer, clock)
+    invites = RemoteInvites(writer, invite_store, dm_store, user_data, clock,
+                            config.federation.max_pending_invites)
+    rooms = RoomService(writer, event_store, dm_store, account_store, invites, name, clock)
+    reader = RoomReader(event_store, clock)
     typing = TypingService(event_store, writer, notifier, ephemeral, clock,
                            config.typing.max_timeout_ms)
     presence = PresenceService(event_store, account_store, writer, notifier, ephemeral, clock,
@@ -130,7 +136,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
                       clock),
         user_data=user_data,
         sync=SyncService(event_store, receipt_store, user_data_store, reader, writer, notifier,
-                         typing, presence, ephemeral, clock),
+                         typing, presence, ephemeral, invites, clock),
         typing=typing,
         presence=presence,
         ephemeral=ephemeral,

@@ -9,6 +9,7 @@ from homeserver import ids
 from homeserver.clock import Clock
 from homeserver.errors import Forbidden, MatrixError, NotFound
 from homeserver.rooms import presets
+from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.writer import ROOM_VERSION, EventWriter, WriteTxn
 from homeserver.storage.accounts import AccountStore
 from homeserver.storage.dms import DmStore
@@ -34,8 +35,10 @@ class RoomSpec:
 
 class RoomService:
     def __init__(self, writer: EventWriter, events: EventStore, dms: DmStore,
-                 accounts: AccountStore, server_name: str, clock: Clock) -> None:
+                 accounts: AccountStore, invites: RemoteInvites, server_name: str,
+                 clock: Clock) -> None:
         self.writer = writer
+        self.invites = invites
         self.events = events
         self.dms = dms
         self.accounts = accounts
@@ -148,12 +151,16 @@ class RoomService:
             await self.set_membership(txn, room_id, inviter, target, "invite", reason=reason)
 
     async def join(self, user_id: str, room_id: str) -> None:
+        if await self.invites.accept(user_id, room_id):
+            return
         async with self.writer.transaction() as txn:
             if not await self.events.room_exists(txn.conn, room_id):
                 raise NotFound("No such room")
             await self.set_membership(txn, room_id, user_id, user_id, "join")
 
     async def leave(self, user_id: str, room_id: str, reason: str | None = None) -> None:
+        if await self.invites.reject(user_id, room_id):
+            return
         async with self.writer.transaction() as txn:
             row = await self.events.membership(room_id, user_id, txn.conn)
             if row is None or row["membership"] not in ("join", "invite", "knock"):
