@@ -2,6 +2,9 @@
 
 ``GET /_matrix/federation/unstable/dm/{low}/{high}``: the higher user's
 server asks for the pair's room; ``low`` must be ours and ``high`` theirs.
+It only finds a room ``low`` is already in (404 otherwise, and the asking
+server invites instead): it never makes a room or joins anyone. Rate
+limited per origin (``rate_limits.federation_dm_query``).
 ``PUT /_matrix/federation/v2/invite/{roomId}/{eventId}``: the standard
 invite; checked against the room's state if we can (see
 ``homeserver.rooms.invites``), countersigned when accepted.
@@ -17,7 +20,7 @@ from client_api.http import hs, json_response, path_param, room_id_param
 from federation.http import federation_of, origin_of, signed_body
 from federation.pdu_checks import InvalidPdu, check_pdu
 from homeserver.dms import dm_pair
-from homeserver.errors import BadJson, Forbidden
+from homeserver.errors import BadJson, Forbidden, NotFound
 from homeserver.events.signing import sign_json
 from homeserver.ids import server_of
 
@@ -34,8 +37,12 @@ async def dm_room(request: web.Request) -> web.Response:
         raise BadJson("low must sort before high")
     if server_of(low) != server.server_name or server_of(high) != origin:
         raise Forbidden("The pair's room lives with the lower user; ask for your own user")
+    server.ratelimiter.check("federation_dm_query", origin)
     await server.rooms.check_local_user(low)
-    return json_response({"room_id": await server.dms.open_for_peer(low, high)})
+    room_id = await server.dms.room_for_peer(low, high)
+    if room_id is None:
+        raise NotFound("No DM room with this user yet: invite them")
+    return json_response({"room_id": room_id})
 
 
 @routes.put("/_matrix/federation/v2/invite/{room_id}/{event_id}")

@@ -48,6 +48,8 @@ class RateLimits:
     login: Rate = field(default_factory=lambda: Rate(0.2, 10))
     register: Rate = field(default_factory=lambda: Rate(0.1, 5))
     message: Rate = field(default_factory=lambda: Rate(10.0, 50))
+    # per origin server: the cross-server DM query
+    federation_dm_query: Rate = field(default_factory=lambda: Rate(1.0, 20))
 
 
 @dataclass

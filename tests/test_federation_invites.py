@@ -42,8 +42,10 @@ async def cluster(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterato
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def guarded(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Cluster]:
-    """Two servers, a.test with small bounds: 2 pending invites per server and user."""
-    bounds = {"federation.max_pending_invites": 2}
+    """Two servers, a.test with small bounds: 2 pending invites per server and user,
+    3 DM queries in a burst per server."""
+    bounds = {"federation.max_pending_invites": 2, "rate_limits.enabled": True,
+              "rate_limits.federation_dm_query": {"per_second": 0.001, "burst": 3}}
     async with two_servers(tmp_path, request.param, {A: bounds}) as servers:
         yield servers
 
@@ -182,3 +184,47 @@ async def test_pending_invites_from_one_server_are_bounded(guarded: Cluster) -> 
         assert (await invite(guarded, f"!room{n}:b.test", bob.user_id)).status == 200
     await refused(await invite(guarded, "!room2:b.test", bob.user_id))
     assert len(await invited_to(guarded, bob)) == 2
+
+
+async def test_the_dm_query_joins_nobody_and_is_rate_limited(guarded: Cluster) -> None:
+    a = guarded.nodes[A]
+    alice = await register(a.api.client, "alice")
+    query = path("/_matrix/federation/unstable/dm/{}/{}", alice.user_id, EVE)
+    await refused(await signed(guarded, "GET", query), 404, "M_NOT_FOUND")
+    assert (await a.api.call("GET", f"{V3}/joined_rooms", alice))["joined_rooms"] == []
+    assert (await a.api.call("GET", "/_matrix/client/unstable/dm", alice))["dms"] == []
+    assert await a.hs.db.fetchval("SELECT COUNT(*) FROM rooms") == 0
+    for _ in range(2):
+        await refused(await signed(guarded, "GET", query), 404, "M_NOT_FOUND")
+    await refused(await signed(guarded, "GET", query), 429, "M_LIMIT_EXCEEDED")
+
+
+async def test_a_dm_invite_from_another_server_is_accepted_or_rejected(
+    cluster: Cluster
+) -> None:
+    a, b = cluster.nodes[A], cluster.nodes[B]
+    alice = await register(a.api.client, "alice")
+    bob, carol = await register(b.api.client, "bob"), await register(b.api.client, "carol")
+    rejected = await dm(b, bob, alice.user_id)  # alice is lower: she is only invited
+    accepted = await dm(b, carol, alice.user_id)
+    assert set(await invited_to(cluster, alice)) == {rejected, accepted}
+    assert (await a.api.call("GET", "/_matrix/client/unstable/dm", alice))["dms"] == []
+    token = (await a.api.sync(alice))["next_batch"]
+
+    await a.api.call("POST", f"{V3}/rooms/{rejected}/leave", alice, {})
+    assert (await b.hs.reader.events.membership(rejected, alice.user_id))["membership"] \
+        == "leave"
+    later = await a.api.sync(alice, token)
+    assert rejected in later["rooms"]["leave"]
+    assert rejected not in await invited_to(cluster, alice)
+
+    await a.api.call("POST", f"{V3}/join/{accepted}", alice, {})
+    assert await dm(a, alice, carol.user_id) == accepted
+    dms = (await a.api.call("GET", "/_matrix/client/unstable/dm", alice))["dms"]
+    assert [d["room_id"] for d in dms] == [accepted]
+    _, carol_token = await timeline(b.api, carol, accepted, want=0)
+    await a.api.send(alice, accepted, "hello carol")
+    assert (await timeline(b.api, carol, accepted, carol_token))[0] == ["hello carol"]
+    _, alice_token = await timeline(a.api, alice, accepted, want=0)
+    await b.api.send(carol, accepted, "hello alice")
+    assert (await timeline(a.api, alice, accepted, alice_token))[0] == ["hello alice"]
