@@ -228,3 +228,40 @@ async def test_a_dm_invite_from_another_server_is_accepted_or_rejected(
     _, alice_token = await timeline(a.api, alice, accepted, want=0)
     await b.api.send(carol, accepted, "hello alice")
     assert (await timeline(a.api, alice, accepted, alice_token))[0] == ["hello alice"]
+
+
+async def test_two_rooms_from_a_race_end_in_the_pairs_own_room(cluster: Cluster) -> None:
+    a, b = cluster.nodes[A], cluster.nodes[B]
+    alice, bob = await register(a.api.client, "alice"), await register(b.api.client, "bob")
+    theirs = await dm(b, bob, alice.user_id)  # b made a room and invited alice
+    # Meanwhile alice opened the pair's own room before b's invite reached her server:
+    # the step her request took, replayed here so the order is certain.
+    own = (await a.hs.dms.resolve_here(alice.user_id, bob.user_id)).room_id
+    await a.hs.dms.remote.send_invite(own, bob.user_id)
+    assert theirs != own == dm_room_id(alice.user_id, bob.user_id)
+
+    assert await dm(a, alice, bob.user_id) == own
+    assert await dm(b, bob, alice.user_id) == own  # bob takes the invite into the own room
+    assert await dm(b, bob, alice.user_id) == own
+    dms = (await b.api.call("GET", "/_matrix/client/unstable/dm", bob))["dms"]
+    assert [d["room_id"] for d in dms] == [own]
+    _, token = await timeline(a.api, alice, own, want=0)
+    await b.api.send(bob, own, "one room after all")
+    assert (await timeline(a.api, alice, own, token))[0] == ["one room after all"]
+
+
+async def test_a_room_we_hold_cannot_be_created_again(cluster: Cluster) -> None:
+    a, b = cluster.nodes[A], cluster.nodes[B]
+    alice, bob = await register(a.api.client, "alice"), await register(b.api.client, "bob")
+    room = await dm(b, bob, alice.user_id)  # lives on b.test
+    assert await dm(a, alice, bob.user_id) == room  # alice accepts: a.test holds it now
+    state = await a.hs.reader.events.current_state_ids(room)
+    create = sign_event({"type": "m.room.create", "state_key": "", "sender": bob.user_id,
+                         "room_id": room,
+                         "content": {"room_version": "10", "creator": bob.user_id},
+                         "auth_events": [], "prev_events": [], "depth": 1, "origin": B,
+                         "origin_server_ts": 2}, B, b.hs.signing_key)
+    resp = await signed(cluster, "PUT", "/_matrix/federation/v1/send/recreate",
+                        {"origin": B, "origin_server_ts": 1, "pdus": [create], "edus": []})
+    assert "error" in (await resp.json())["pdus"][compute_event_id(create)]
+    assert await a.hs.reader.events.current_state_ids(room) == state

@@ -119,6 +119,8 @@ class EventWriter:
             await self.events.insert_room(txn.conn, room_id, ROOM_VERSION, pdu["sender"],
                                           False, self.clock.time_ms())
             await self.invites.forget_room(txn.conn, room_id)
+        elif pdu["type"] == "m.room.create":
+            raise Forbidden("The room has its create event already")
         auth_state = await self._auth_state(txn.conn, room_id, pdu)
         _authorise(pdu, auth_state)
         event = StoredEvent(await txn.next_position(), event_id, pdu)
