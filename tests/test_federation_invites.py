@@ -86,6 +86,20 @@ async def invite(cluster: Cluster, room: str, target: str,
     return await signed(cluster, "PUT", uri, body)
 
 
+def forged_create(cluster: Cluster, room: str, sender: str) -> dict[str, Any]:
+    return sign_event({"type": "m.room.create", "state_key": "", "sender": sender,
+                       "room_id": room, "content": {"room_version": "10", "creator": sender},
+                       "auth_events": [], "prev_events": [], "depth": 1, "origin": B,
+                       "origin_server_ts": 2}, B, cluster.nodes[B].hs.signing_key)
+
+
+async def sent(cluster: Cluster, txn_id: str, pdu: dict[str, Any]) -> dict[str, Any]:
+    """What a.test answers for ``pdu`` sent in a transaction from b.test."""
+    resp = await signed(cluster, "PUT", f"/_matrix/federation/v1/send/{txn_id}",
+                        {"origin": B, "origin_server_ts": 1, "pdus": [pdu], "edus": []})
+    return (await resp.json())["pdus"][compute_event_id(pdu)]
+
+
 async def refused(resp: ClientResponse, status: int = 403,
                   errcode: str = "M_FORBIDDEN") -> None:
     body = await resp.json()
@@ -114,10 +128,7 @@ async def test_a_remote_invite_into_a_dm_hosted_here_is_refused(cluster: Cluster
 
     # The same invite inside a transaction is refused too, and reported.
     pdu = await forged_member(cluster, room, EVE, mallory.user_id)
-    uri = "/_matrix/federation/v1/send/sneaky"
-    resp = await signed(cluster, "PUT", uri, {"origin": B, "origin_server_ts": 1,
-                                               "pdus": [pdu], "edus": []})
-    assert "error" in (await resp.json())["pdus"][compute_event_id(pdu)]
+    assert "error" in await sent(cluster, "sneaky", pdu)
     # And b.test's own user cannot join the DM through make_join either.
     await refused(await signed(cluster, "GET", path(
         "/_matrix/federation/v1/make_join/{}/{}", room, EVE)))
@@ -168,13 +179,8 @@ async def test_an_invite_into_an_unknown_room_leaves_no_room_behind(guarded: Clu
     assert {(e["type"], e["sender"]) for e in shown} == {("m.room.name", EVE),
                                                          ("m.room.member", EVE)}
     # A create event sent in a transaction makes no room either.
-    create = sign_event({"type": "m.room.create", "state_key": "", "sender": EVE,
-                         "room_id": "!new:b.test", "content": {"room_version": "10"},
-                         "auth_events": [], "prev_events": [], "depth": 1, "origin": B,
-                         "origin_server_ts": 1}, B, guarded.nodes[B].hs.signing_key)
-    resp = await signed(guarded, "PUT", "/_matrix/federation/v1/send/made-up",
-                        {"origin": B, "origin_server_ts": 1, "pdus": [create], "edus": []})
-    assert "error" in (await resp.json())["pdus"][compute_event_id(create)]
+    create = forged_create(guarded, "!new:b.test", EVE)
+    assert "error" in await sent(guarded, "made-up", create)
     assert await room_rows(guarded, "!new:b.test") == 0
 
 
@@ -256,12 +262,5 @@ async def test_a_room_we_hold_cannot_be_created_again(cluster: Cluster) -> None:
     room = await dm(b, bob, alice.user_id)  # lives on b.test
     assert await dm(a, alice, bob.user_id) == room  # alice accepts: a.test holds it now
     state = await a.hs.reader.events.current_state_ids(room)
-    create = sign_event({"type": "m.room.create", "state_key": "", "sender": bob.user_id,
-                         "room_id": room,
-                         "content": {"room_version": "10", "creator": bob.user_id},
-                         "auth_events": [], "prev_events": [], "depth": 1, "origin": B,
-                         "origin_server_ts": 2}, B, b.hs.signing_key)
-    resp = await signed(cluster, "PUT", "/_matrix/federation/v1/send/recreate",
-                        {"origin": B, "origin_server_ts": 1, "pdus": [create], "edus": []})
-    assert "error" in (await resp.json())["pdus"][compute_event_id(create)]
+    assert "error" in await sent(cluster, "recreate", forged_create(cluster, room, bob.user_id))
     assert await a.hs.reader.events.current_state_ids(room) == state
