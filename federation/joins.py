@@ -49,10 +49,8 @@ class RemoteJoiner:
             made = await self.client.request(
                 "GET", via, path(f"/_matrix/federation/v1/make_{membership}/{{}}/{{}}",
                                  room_id, user_id), query={"ver": [ROOM_VERSION]})
-            if not isinstance(made, dict) or not isinstance(made.get("event"), dict) \
-                    or made.get("room_version", "1") != ROOM_VERSION:
-                raise Forbidden("The room's version is not supported here")
-            event = {**made["event"], "origin": self.hs.server_name,
+            template = _template(made, membership, room_id, user_id)
+            event = {**template, "origin": self.hs.server_name,
                      "origin_server_ts": self.hs.clock.time_ms()}
             signed = sign_event(event, self.hs.server_name, self.hs.signing_key)
             event_id = compute_event_id(signed)
@@ -76,3 +74,19 @@ class RemoteJoiner:
             except InvalidPdu as exc:
                 raise Forbidden(f"the room's state holds an invalid event: {exc}") from None
         return checked
+
+
+def _template(made: Any, membership: str, room_id: str, user_id: str) -> dict[str, Any]:
+    """The event make_* offers, if it is the one we asked for: we sign it as our user's,
+    so another server must not slip anything else (a join for a leave, another room,
+    another user) under our signature."""
+    if not isinstance(made, dict) or made.get("room_version", "1") != ROOM_VERSION:
+        raise Forbidden("The room's version is not supported here")
+    event = made.get("event")
+    content = event.get("content") if isinstance(event, dict) else None
+    if not isinstance(content, dict) or (
+        event.get("type"), event.get("room_id"), event.get("sender"), event.get("state_key"),
+        content.get("membership"),
+    ) != ("m.room.member", room_id, user_id, user_id, membership):
+        raise Forbidden(f"make_{membership} offered another event than the one asked for")
+    return event

@@ -264,3 +264,31 @@ async def test_a_room_we_hold_cannot_be_created_again(cluster: Cluster) -> None:
     state = await a.hs.reader.events.current_state_ids(room)
     assert "error" in await sent(cluster, "recreate", forged_create(cluster, room, bob.user_id))
     assert await a.hs.reader.events.current_state_ids(room) == state
+
+
+class ServerOfferingAJoin:
+    """b.test answering make_join and make_leave with a join into another room."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def request(self, method: str, destination: str, request_path: str,
+                      content: Any = None, query: Any = None) -> Any:
+        self.sent.append(method)
+        event = {"type": "m.room.member", "room_id": "!other:b.test", "sender": "@bob:a.test",
+                 "state_key": "@bob:a.test", "content": {"membership": "join"},
+                 "auth_events": [], "prev_events": [], "depth": 5}
+        return {"room_version": "10", "event": event}
+
+
+async def test_we_sign_only_the_membership_we_asked_for(guarded: Cluster) -> None:
+    a = guarded.nodes[A]
+    bob = await register(a.api.client, "bob")
+    room = "!trap:b.test"
+    assert (await invite(guarded, room, bob.user_id)).status == 200
+    server = ServerOfferingAJoin()
+    a.hs.rooms.invites.remote.client = server
+    await a.api.call("POST", f"{V3}/join/{room}", bob, {}, status=403)
+    await a.api.call("POST", f"{V3}/rooms/{room}/leave", bob, {})  # rejected locally
+    assert server.sent == ["GET", "GET"]  # nothing signed went back
+    assert room not in await invited_to(guarded, bob)
