@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from homeserver.errors import MatrixError
+from homeserver.events.canonical import NotCanonical, check_canonical
 from homeserver.ids import server_of
 from homeserver.presence import STATES as PRESENCE_STATES
 from homeserver.services import Homeserver
@@ -17,6 +18,11 @@ REMOTE_TYPING_TIMEOUT_MS = 30_000
 async def receive_edu(server: Homeserver, origin: str, edu: Any) -> None:
     """Apply one EDU; one that is malformed or not the origin's to give is dropped."""
     if not isinstance(edu, dict) or not isinstance(edu.get("content"), dict):
+        return
+    try:
+        check_canonical(edu)
+    except NotCanonical as exc:
+        log.info("dropped EDU from %s: %s", origin, exc)
         return
     kind, content = edu.get("edu_type"), edu["content"]
     try:

@@ -12,7 +12,7 @@ from federation.client import FederationClient, path
 from federation.keyring import KeyRing
 from federation.pdu_checks import InvalidPdu, check_pdu
 from homeserver.errors import Forbidden
-from homeserver.events.hashing import compute_event_id, sign_event
+from homeserver.events.hashing import sign_event
 from homeserver.rooms.writer import ROOM_VERSION
 from homeserver.services import Homeserver
 
@@ -33,7 +33,10 @@ class RemoteJoiner:
         event = {**made["event"], "origin": self.hs.server_name,
                  "origin_server_ts": self.hs.clock.time_ms()}
         signed = sign_event(event, self.hs.server_name, self.hs.signing_key)
-        event_id = compute_event_id(signed)
+        try:
+            event_id = await check_pdu(signed, self.keyring)  # the template was theirs
+        except InvalidPdu as exc:
+            raise Forbidden(f"make_join answered with an invalid event: {exc}") from None
         answer = await self.client.request(
             "PUT", via, path("/_matrix/federation/v2/send_join/{}/{}", room_id, event_id),
             signed)
