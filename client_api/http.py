@@ -43,11 +43,16 @@ def decode_json_object(raw: bytes) -> dict[str, Any]:
     return value
 
 
-async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+async def read_raw(request: web.Request) -> bytes:
+    """The body's bytes, at most the request's size limit; 413 M_TOO_LARGE beyond it."""
     try:
-        raw = await request.read()
+        return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise TooLarge("Request body too large") from None
+
+
+async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    raw = await read_raw(request)
     if allow_empty and not raw.strip():
         return {}
     return decode_json_object(raw)

@@ -16,6 +16,7 @@ from federation.client import FederationClient, FederationError
 from homeserver.clock import Clock
 from homeserver.events.keys import SigningKey
 from homeserver.events.signing import SignatureError, check_json_signature, sign_json
+from homeserver.lru import LruDict
 from homeserver.storage.federation import FederationStore, VerifyKey
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,9 @@ VALIDITY_MS = 7 * 24 * 3600 * 1000
 # An unknown key ID makes us ask its server; forged IDs must not make us ask again
 # and again (we would be a request amplifier), so a server is asked at most this often.
 MIN_REFETCH_MS = 10_000
+# When we last asked each server is kept for this many servers at most (an evicted one
+# may be asked again early; memory stays bounded whatever names requests make up).
+MAX_REMEMBERED_SERVERS = 10_000
 KEY_PATH = "/_matrix/key/v2/server"
 
 
@@ -38,7 +42,7 @@ class KeyRing:
         self.key = key
         self.server_name = server_name
         self.clock = clock
-        self._asked_at: dict[str, int] = {}
+        self._asked_at: LruDict[str, int] = LruDict(MAX_REMEMBERED_SERVERS)
         self._asking: dict[str, asyncio.Task[None]] = {}
 
     async def remember_own_key(self) -> None:

@@ -75,11 +75,17 @@ class Federation:
     enabled: bool = False
     # server_name -> base URL; overrides discovery (tests, private networks)
     endpoints: dict[str, str] = field(default_factory=dict)
+    # Let discovered servers be reached at loopback, private, link-local or multicast
+    # addresses (off: only the names in endpoints may be).
+    allow_private_addresses: bool = False
     # Retries to a failing server back off exponentially from 1 s up to this.
     max_backoff_ms: int = optional(600_000, min=100)
     # Agree on a cross-server DM's room through our unstable query; off: act as
     # a plain Matrix server would (invites only).
     dm_query: bool = True
+    # A request body not in canonical JSON must be parsed before its signature can be
+    # checked; it may hold at most this many JSON values (bounds the memory that costs).
+    max_values_before_auth: int = optional(100_000, min=1000)
 
 
 @dataclass

@@ -3,12 +3,23 @@ names, made-up users' ephemeral data and large unsigned bodies all stay harmless
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from typing import Any
 
+import pytest
+
+import federation.http
+from federation.addresses import is_public
 from federation.request_auth import authorization_header
+from federation.services import FEDERATION
+from homeserver.app import create_app
+from homeserver.events.canonical import canonical_json
 from homeserver.events.hashing import sign_event
-from tests.test_federation import V3, Cluster, Node, dm_across, timeline
+from homeserver.events.keys import generate_signing_key
+from homeserver.services import build_homeserver
+from tests.conftest import Api, make_config
+from tests.test_federation import V3, A, B, Cluster, Node, dm_across, timeline
 from tests.test_federation import cluster as cluster  # the fixture, re-exported
 
 
@@ -86,3 +97,152 @@ async def test_edus_outside_canonical_json_are_dropped(cluster: Cluster) -> None
     await send_transaction(b, a, [], [fine])
     view = await a.api.call("GET", f"{V3}/presence/{bob.user_id}/status", alice)
     assert view["status_msg"] == "fine"
+
+
+# --- item 6: unsigned bodies are cheap --------------------------------------------------
+
+async def raw_request(port: int, head: str, body: bytes = b"") -> tuple[int, bytes]:
+    """Send ``head`` (and ``body``) on a fresh socket; the status and the rest of the
+    answer, which must come within 5 s even though the declared body was never sent."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head.encode() + body)
+        await writer.drain()
+        async with asyncio.timeout(5):
+            status_line = await reader.readline()
+            rest = await reader.read(65536)
+    finally:
+        writer.close()
+    return int(status_line.split()[1]), rest
+
+
+async def test_a_body_without_a_valid_header_is_refused_before_it_is_read(
+    cluster: Cluster
+) -> None:
+    a = cluster.nodes[A]
+    size = 8 * 1024 * 1024 - 1
+    for header in ("", "Authorization: X-Matrix nonsense\r\n",
+                   'Authorization: X-Matrix origin="a b",key="ed25519:x",sig="x"\r\n',
+                   'Authorization: X-Matrix origin="b.test",destination="c.test",'
+                   'key="ed25519:x",sig="x"\r\n'):
+        head = (f"PUT /_matrix/federation/v1/send/t1 HTTP/1.1\r\nHost: {A}\r\n{header}"
+                f"Content-Type: application/json\r\nContent-Length: {size}\r\n\r\n")
+        status, rest = await raw_request(a.port, head)  # not one byte of the 8 MB sent
+        assert status == 401, (header, rest)
+        assert b"M_UNAUTHORIZED" in rest
+
+
+def pathological(size: int, separator: bytes = b",") -> bytes:
+    """A body of about ``size`` bytes that is costly to parse: millions of empty lists."""
+    count = (size - 30) // (2 + len(separator))
+    return b'{"edus":[],"pdus":[' + separator.join([b"[]"] * count) + b"]}"
+
+
+async def test_a_large_body_under_a_forged_signature_is_never_parsed(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = cluster.nodes[A], cluster.nodes[B]
+    parsed: list[int] = []
+    real_decode = federation.http.decode_json_object
+    monkeypatch.setattr(federation.http, "decode_json_object",
+                        lambda raw: parsed.append(len(raw)) or real_decode(raw))
+    uri = "/_matrix/federation/v1/send/forged-big"
+    # b's real key ID, a signature over something else: only the signature check can tell.
+    forged = authorization_header(b.hs.signing_key, B, A, "PUT", uri, {"other": 1})
+    headers = {"Authorization": forged, "Content-Type": "application/json"}
+    canonical = pathological(8_000_000)
+    resp = await a.api.client.put(uri, data=canonical, headers=headers)
+    assert (resp.status, (await resp.json())["errcode"]) == (401, "M_UNAUTHORIZED")
+    assert parsed == []
+    spaced = pathological(8_000_000, b", ")  # not canonical: would have to be parsed
+    resp = await a.api.client.put(uri, data=spaced, headers=headers)
+    refused = await resp.json()
+    assert (resp.status, refused["errcode"]) == (401, "M_UNAUTHORIZED")
+    assert "only verified in canonical JSON" in refused["error"]
+    assert parsed == []
+    # b itself, signing properly, still gets a canonical body of any size through.
+    body = {"origin": B, "origin_server_ts": 1, "pdus": [], "edus": [{"x": "y" * 7_000_000}]}
+    headers = {"Authorization": authorization_header(b.hs.signing_key, B, A, "PUT", uri, body),
+               "Content-Type": "application/json"}
+    resp = await a.api.client.put(uri, data=canonical_json(body), headers=headers)
+    assert resp.status == 200, await resp.text()
+    assert len(parsed) == 1
+
+
+# --- item 4: the origin is a server name, and we reach only public addresses ------------
+
+class Listener:
+    """A TCP port on loopback that counts the connections made to it."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> int:
+        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            self.connections += 1
+            writer.close()
+
+        self.server = await asyncio.start_server(accept, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def claim_origin(node: Node, origin: str) -> int:
+    """A request claiming to come from ``origin`` (signed by a key it cannot have)."""
+    uri = "/_matrix/federation/v1/query/profile?user_id=%40x%3Aa.test"
+    header = authorization_header(generate_signing_key("k1"), origin, node.name, "GET", uri,
+                                  None)
+    resp = await node.api.client.get(uri, headers={"Authorization": header})
+    assert (await resp.json())["errcode"] == "M_UNAUTHORIZED"
+    return resp.status
+
+
+async def test_names_of_private_addresses_make_no_connection(cluster: Cluster) -> None:
+    a = cluster.nodes[A]
+    listener = Listener()
+    async with listener as port:
+        for origin in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::ffff:127.0.0.1]:{port}",
+                       f"x@127.0.0.1:{port}", f"127.0.0.1:{port}/x", f"127.0.0.1:{port}#"):
+            assert await claim_origin(a, origin) == 401
+        assert listener.connections == 0
+
+
+async def test_allowing_private_addresses_lets_them_be_reached(
+    tmp_path: Any, aiohttp_client: Any
+) -> None:
+    config = make_config(tmp_path, None, server_name=A, **{
+        "federation.enabled": True, "federation.allow_private_addresses": True})
+    client = await aiohttp_client(create_app(await build_homeserver(config)))
+    node = Node(A, 0, Api(client))
+    listener = Listener()
+    async with listener as port:
+        assert await claim_origin(node, f"x@127.0.0.1:{port}") == 401  # not a server name
+        assert listener.connections == 0
+        assert await claim_origin(node, f"127.0.0.1:{port}") == 401
+        assert listener.connections >= 1  # the control: the listener does see connections
+
+
+async def test_made_up_names_are_remembered_within_a_bound(cluster: Cluster) -> None:
+    a = cluster.nodes[A]
+    federation_app = a.api.client.app[FEDERATION]
+    keyring, client = federation_app.keyring, federation_app.client
+    keyring._asked_at.max_size = client._well_known.max_size = 5
+    for n in range(20):
+        assert await claim_origin(a, f"127.0.0.{n + 2}:1") == 401
+    assert len(keyring._asked_at) == 5 and len(client._well_known) == 5
+
+
+@pytest.mark.parametrize(("address", "public"), [
+    ("8.8.8.8", True), ("2001:4860:4860::8888", True), ("127.0.0.1", False),
+    ("10.0.0.1", False), ("192.168.1.1", False), ("169.254.169.254", False),
+    ("224.0.0.1", False), ("0.0.0.0", False), ("::1", False), ("::", False),
+    ("::ffff:127.0.0.1", False), ("fe80::1%eth0", False), ("ff02::1", False),
+    ("fc00::1", False), ("100.64.0.1", False),
+])
+def test_only_public_unicast_addresses_are_reachable(address: str, public: bool) -> None:
+    assert is_public(address) is public
