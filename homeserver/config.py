@@ -68,6 +68,9 @@ class Typing:
 class PresenceConfig:
     idle_ms: int = optional(300_000, min=1000)  # online -> unavailable without activity
     offline_grace_ms: int = optional(30_000, min=100)  # after the last connection ends
+    # Presence kept for another server's users: only those sharing a room with ours,
+    # at most this many per server (the least recently updated is forgotten).
+    max_remote_per_server: int = optional(1000, min=1)
 
 
 @dataclass

@@ -23,10 +23,16 @@ class LruDict(Generic[K, V]):
         return self._items[key]
 
     def __setitem__(self, key: K, value: V) -> None:
+        self.put(key, value)
+
+    def put(self, key: K, value: V) -> list[K]:
+        """Store ``key`` as the most recently used; the keys evicted to make room."""
         self._items[key] = value
         self._items.move_to_end(key)
+        evicted = []
         while len(self._items) > self.max_size:
-            self._items.popitem(last=False)
+            evicted.append(self._items.popitem(last=False)[0])
+        return evicted
 
     def __contains__(self, key: object) -> bool:
         return key in self._items

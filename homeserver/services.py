@@ -115,7 +115,8 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
     typing = TypingService(event_store, writer, notifier, ephemeral, clock,
                            config.typing.max_timeout_ms)
     presence = PresenceService(event_store, account_store, writer, notifier, ephemeral, clock,
-                               config.presence.idle_ms, config.presence.offline_grace_ms)
+                               config.presence.idle_ms, config.presence.offline_grace_ms,
+                               config.presence.max_remote_per_server)
     return Homeserver(
         config=config,
         clock=clock,

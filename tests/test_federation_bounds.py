@@ -18,7 +18,7 @@ from homeserver.events.canonical import canonical_json
 from homeserver.events.hashing import sign_event
 from homeserver.events.keys import generate_signing_key
 from homeserver.services import build_homeserver
-from tests.conftest import Api, make_config
+from tests.conftest import Api, make_config, register
 from tests.test_federation import V3, A, B, Cluster, Node, dm_across, timeline
 from tests.test_federation import cluster as cluster  # the fixture, re-exported
 
@@ -246,3 +246,49 @@ async def test_made_up_names_are_remembered_within_a_bound(cluster: Cluster) -> 
 ])
 def test_only_public_unicast_addresses_are_reachable(address: str, public: bool) -> None:
     assert is_public(address) is public
+
+
+# --- item 5: other servers' ephemeral data is bounded -----------------------------------
+
+def presence_edu(users: list[str], status: str = "made up") -> dict[str, Any]:
+    return {"edu_type": "m.presence", "content": {"push": [
+        {"user_id": u, "presence": "online", "status_msg": status, "last_active_ago": 1}
+        for u in users]}}
+
+
+async def test_made_up_remote_users_leave_no_ephemeral_data(cluster: Cluster) -> None:
+    a, b, alice, bob, room = await dm_across(cluster)
+    made_up = [f"@ghost{n}:{B}" for n in range(1000)]
+    edus = [presence_edu(made_up[n:n + 100]) for n in range(0, 1000, 100)]
+    ghost = made_up[0]
+    event_id = await a.api.send(alice, room, "read me")
+    edus += [
+        {"edu_type": "m.typing", "content": {"room_id": room, "user_id": ghost,
+                                             "typing": True, "timeout": 20_000}},
+        {"edu_type": "m.receipt", "content": {room: {"m.read": {
+            ghost: {"event_ids": [event_id], "data": {"ts": 1}}}}}},
+    ]
+    await send_transaction(b, a, [], edus)
+    assert await a.hs.presence.store.presence_of(made_up) == {}
+    assert ghost not in await a.hs.typing.typing_in(room)
+    sync = await a.api.sync(alice, set_presence="offline")
+    receipts = [e for e in sync["rooms"]["join"][room]["ephemeral"]["events"]
+                if e["type"] == "m.receipt"]
+    assert not any(ghost in str(e["content"]) for e in receipts)
+    # bob, who shares the room with alice, is still heard.
+    await send_transaction(b, a, [], [presence_edu([bob.user_id], "real")])
+    assert (await a.hs.presence.store.presence_of([bob.user_id]))[bob.user_id].status_msg \
+        == "real"
+
+
+async def test_presence_is_kept_for_a_bounded_number_of_each_servers_users(
+    cluster: Cluster
+) -> None:
+    a, b, alice, bob, _room = await dm_across(cluster)
+    carol = await register(b.api.client, "carol")
+    await b.api.call("POST", f"/_matrix/client/unstable/dm/{alice.user_id}", carol)
+    await a.api.call("POST", f"/_matrix/client/unstable/dm/{carol.user_id}", alice)
+    a.hs.presence.max_remote_per_server = 1
+    await send_transaction(b, a, [], [presence_edu([bob.user_id, carol.user_id], "both")])
+    kept = await a.hs.presence.store.presence_of([bob.user_id, carol.user_id])
+    assert list(kept) == [carol.user_id]  # bob, the least recently updated, was forgotten

@@ -234,6 +234,17 @@ class EventStore:
         )
         return row is not None
 
+    async def shares_room_with_local_user(self, user_id: str) -> bool:
+        """Whether ``user_id`` is joined to a room that one of our own users is joined to."""
+        row = await self.db.fetchrow(
+            "SELECT 1 FROM memberships a JOIN memberships b ON a.room_id = b.room_id"
+            " JOIN users u ON u.user_id = b.user_id"
+            " WHERE a.user_id = $1 AND a.membership = 'join' AND b.membership = 'join'"
+            " LIMIT 1",
+            user_id,
+        )
+        return row is not None
+
     async def co_members(self, user_id: str) -> set[str]:
         """Everyone joined to a room this user is joined to (themselves included)."""
         rows = await self.db.fetch(
