@@ -11,11 +11,12 @@ import pytest
 
 import federation.http
 from federation.addresses import is_public
+from federation.client import FederationError, path
 from federation.request_auth import authorization_header
 from federation.services import FEDERATION
 from homeserver.app import create_app
 from homeserver.events.canonical import canonical_json
-from homeserver.events.hashing import sign_event
+from homeserver.events.hashing import compute_event_id, sign_event
 from homeserver.events.keys import generate_signing_key
 from homeserver.services import build_homeserver
 from tests.conftest import Api, make_config, register
@@ -97,6 +98,37 @@ async def test_edus_outside_canonical_json_are_dropped(cluster: Cluster) -> None
     await send_transaction(b, a, [], [fine])
     view = await a.api.call("GET", f"{V3}/presence/{bob.user_id}/status", alice)
     assert view["status_msg"] == "fine"
+
+
+async def test_joins_outside_canonical_json_are_refused_both_ways(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = cluster.nodes[A], cluster.nodes[B]
+    alice = await register(a.api.client, "alice")
+    public = await a.api.create_room(alice, preset="public_chat")
+    # b joins a room on a with a join whose depth is out of range: send_join refuses it.
+    client = b.api.client.app[FEDERATION].client
+    carol = f"@carol:{B}"
+    made = await client.request("GET", A, path("/_matrix/federation/v1/make_join/{}/{}",
+                                               public, carol), query={"ver": ["10"]})
+    join = sign_event({**made["event"], "origin": B, "origin_server_ts": 1,
+                       "depth": 2**63 - 1}, B, b.hs.signing_key)
+    with pytest.raises(FederationError) as refused:
+        await client.request("PUT", A, path("/_matrix/federation/v2/send_join/{}/{}", public,
+                                            compute_event_id(join)), join)
+    assert refused.value.status == 403 and "canonical JSON" in refused.value.body["error"]
+    await a.api.send(alice, public, "still works")
+    # a joins a room on b whose make_join template is out of range: a refuses to sign it.
+    template = b.hs.rooms.writer.template
+
+    async def out_of_range(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {**await template(*args, **kwargs), "depth": 2**63 - 1}
+
+    monkeypatch.setattr(b.hs.rooms.writer, "template", out_of_range)
+    aaron = await register(b.api.client, "aaron")  # "@aaron:b.test" sorts first: b hosts
+    await a.api.call("POST", f"/_matrix/client/unstable/dm/{aaron.user_id}", alice,
+                     status=403)
+    assert await a.hs.db.fetchval("SELECT max(depth) FROM events") < 2**53
 
 
 # --- item 6: unsigned bodies are cheap --------------------------------------------------
