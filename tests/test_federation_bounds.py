@@ -18,7 +18,9 @@ from homeserver.app import create_app
 from homeserver.events.canonical import canonical_json
 from homeserver.events.hashing import compute_event_id, sign_event
 from homeserver.events.keys import generate_signing_key
-from homeserver.services import build_homeserver
+from homeserver.events.signing import sign_json
+from homeserver.services import Homeserver, build_homeserver
+from homeserver.storage.federation import FederationStore, VerifyKey
 from tests.conftest import Api, make_config, register
 from tests.test_federation import V3, A, B, Cluster, Node, dm_across, timeline
 from tests.test_federation import cluster as cluster  # the fixture, re-exported
@@ -324,3 +326,30 @@ async def test_presence_is_kept_for_a_bounded_number_of_each_servers_users(
     await send_transaction(b, a, [], [presence_edu([bob.user_id, carol.user_id], "both")])
     kept = await a.hs.presence.store.presence_of([bob.user_id, carol.user_id])
     assert list(kept) == [carol.user_id]  # bob, the least recently updated, was forgotten
+
+
+async def test_the_key_cache_holds_a_bounded_number_of_servers(homeserver: Homeserver) -> None:
+    store = FederationStore(homeserver.db)
+    for n in range(6):
+        await store.store_server_keys(f"s{n}.test", [VerifyKey("ed25519:k", "key", 1000 + n)])
+    await store.prune_server_keys(3)
+    kept = [await store.server_key(f"s{n}.test", "ed25519:k") is not None for n in range(6)]
+    assert kept == [False, False, False, True, True, True]  # those valid longest stay
+
+
+async def test_a_key_claimed_valid_for_ever_counts_for_a_week(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = cluster.nodes[A], cluster.nodes[B]
+    keyring = b.api.client.app[FEDERATION].keyring
+    published = keyring.published
+
+    async def for_ever() -> dict[str, Any]:
+        doc = {k: v for k, v in (await published()).items() if k != "signatures"}
+        return sign_json({**doc, "valid_until_ts": 2**53 - 1}, B, b.hs.signing_key)
+
+    monkeypatch.setattr(keyring, "published", for_ever)
+    await send_transaction(b, a, [])  # a fetches b's key document now
+    cached = await FederationStore(a.hs.db).server_key(B, b.hs.signing_key.key_id)
+    assert cached is not None
+    assert cached.valid_until_ts <= a.hs.clock.time_ms() + 7 * 24 * 3600 * 1000
