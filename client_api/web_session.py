@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 
-from client_api.cookie_auth import session_token
+from client_api.cookie_auth import check_login_request, session_token
 from client_api.http import client_address, hs, json_response, read_body
 from homeserver.errors import Forbidden, MissingToken
 from homeserver.schema import limit
@@ -33,6 +33,7 @@ class WebLoginBody:
 @routes.post(PATH)
 async def log_in(request: web.Request) -> web.Response:
     server = hs(request)
+    check_login_request(request)
     body = await read_body(request, WebLoginBody)
     if body.register:
         if not server.config.registration_open:
