@@ -262,11 +262,12 @@ class EventStore:
         )
 
     # transaction IDs -------------------------------------------------------
-    async def event_for_txn(self, conn: Connection, user_id: str, device_id: str,
+    async def event_for_txn(self, conn: Connection, user_id: str, device_id: str, scope: str,
                             txn_id: str) -> str | None:
         return await conn.fetchval(
-            "SELECT event_id FROM txn_ids WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
-            user_id, device_id, txn_id,
+            "SELECT event_id FROM txn_ids"
+            " WHERE user_id = $1 AND device_id = $2 AND scope = $3 AND txn_id = $4",
+            user_id, device_id, scope, txn_id,
         )
 
     async def txn_ids_of(self, user_id: str, device_id: str,
@@ -283,10 +284,10 @@ class EventStore:
         )
         return {r["event_id"]: r["txn_id"] for r in rows}
 
-    async def record_txn(self, conn: Connection, user_id: str, device_id: str, txn_id: str,
-                         event_id: str, now_ms: int) -> None:
+    async def record_txn(self, conn: Connection, user_id: str, device_id: str, scope: str,
+                         txn_id: str, event_id: str, now_ms: int) -> None:
         await conn.execute(
-            "INSERT INTO txn_ids (user_id, device_id, txn_id, event_id, created_ts)"
-            " VALUES ($1, $2, $3, $4, $5)",
-            user_id, device_id, txn_id, event_id, now_ms,
+            "INSERT INTO txn_ids (user_id, device_id, scope, txn_id, event_id, created_ts)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            user_id, device_id, scope, txn_id, event_id, now_ms,
         )
