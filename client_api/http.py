@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from client_api.cookie_auth import session_token
+from client_api.proxies import real_client, trusted_networks
 from homeserver.accounts import Requester
 from homeserver.errors import BadJson, InvalidParam, MissingToken, NotJson, TooLarge
 from homeserver.schema import SchemaError, parse
@@ -105,7 +106,13 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
 
 
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's IP address, behind any of ``listen.trusted_proxies``."""
+    peer = request.remote or "unknown"
+    proxies = hs(request).config.listen.trusted_proxies
+    if not proxies:
+        return peer
+    forwarded = request.headers.getall("X-Forwarded-For", [])
+    return real_client(peer, forwarded, trusted_networks(tuple(proxies)))
 
 
 def room_id_param(request: web.Request, name: str = "room_id") -> str:

@@ -38,10 +38,10 @@ async def log_in(request: web.Request) -> web.Response:
     if body.register:
         if not server.config.registration_open:
             raise Forbidden("Registration is disabled")
-        server.ratelimiter.check("register", client_address(request))
+        await server.ratelimiter.check("register", client_address(request))
         user_id = await server.accounts.register(body.username, body.password)
     else:
-        server.ratelimiter.check("login", client_address(request))
+        await server.ratelimiter.check("login", client_address(request))
         user_id = await server.accounts.login_with_password(body.username, body.password)
     login = await server.accounts.start_session(user_id, None, "Web page")
     session = await new_session(request)  # a fresh session: no fixation

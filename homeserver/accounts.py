@@ -20,6 +20,7 @@ from homeserver.errors import (
     UserInUse,
 )
 from homeserver.notifier import REVOCATIONS_CHANNEL, Notifier, Subscription
+from homeserver.ratelimit import RateLimiter
 from homeserver.storage.accounts import AccountStore, Device
 
 log = logging.getLogger(__name__)
@@ -52,10 +53,11 @@ def hash_token(token: str) -> str:
 
 
 class AccountService:
-    def __init__(self, store: AccountStore, notifier: Notifier, server_name: str,
-                 clock: Clock) -> None:
+    def __init__(self, store: AccountStore, notifier: Notifier, limiter: RateLimiter,
+                 server_name: str, clock: Clock) -> None:
         self.store = store
         self.notifier = notifier
+        self.limiter = limiter
         self.server_name = server_name
         self.clock = clock
         # token hash -> (requester, expiry on the monotonic clock); a logout evicts
@@ -120,14 +122,19 @@ class AccountService:
         return user_id
 
     async def login_with_password(self, user: str, password: str) -> str:
+        """The user ID, if the password is right; wrong guesses are limited per account."""
         try:
             localpart = ids.localpart_of(user, self.server_name).lower()
         except MatrixError:
             raise Forbidden("Invalid username or password") from None
         user_id = ids.user_id(localpart, self.server_name)
+        # Every attempt spends a token and a success gives it back: only failures
+        # count, and concurrent guesses cannot all pass one check before any is spent.
+        await self.limiter.check("login_failures", user_id)
         stored = await self.store.password_hash(user_id)
         if not await passwords.verify_password(password, stored):
             raise Forbidden("Invalid username or password")
+        await self.limiter.refund("login_failures", user_id)
         return user_id
 
     async def start_session(

@@ -28,6 +28,9 @@ class ConfigError(Exception):
 class Listen:
     host: str = "127.0.0.1"
     port: int = optional(8008, min=0, max=65535)
+    # Reverse proxies (CIDRs) whose X-Forwarded-For names the client; empty:
+    # the header is ignored and the connection's address is the client's.
+    trusted_proxies: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -48,6 +51,9 @@ class RateLimits:
     login: Rate = field(default_factory=lambda: Rate(0.2, 10))
     register: Rate = field(default_factory=lambda: Rate(0.1, 5))
     message: Rate = field(default_factory=lambda: Rate(10.0, 50))
+    # Wrong passwords per account, from any address: guessing is slow even
+    # when spread over many addresses.
+    login_failures: Rate = field(default_factory=lambda: Rate(0.1, 5))
 
 
 @dataclass
@@ -186,6 +192,12 @@ def _validate(config: Config) -> None:
         _check_url(f"federation.endpoints.{name}", url, {"http", "https"})
     if config.public_baseurl is not None:
         _check_url("public_baseurl", config.public_baseurl, {"http", "https"})
+    for i, cidr in enumerate(config.listen.trusted_proxies):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"config key listen.trusted_proxies[{i}]: {cidr!r} is not an "
+                              "address or CIDR network") from None
 
 
 def _check_url(key: str, url: str, schemes: set[str]) -> None:
