@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 
 from client_api.cookie_auth import session_token
+from client_api.proxies import real_client, trusted_networks
 from homeserver.accounts import Requester
 from homeserver.errors import BadJson, InvalidParam, MissingToken, NotJson, TooLarge
 from homeserver.schema import SchemaError, parse
@@ -43,11 +44,16 @@ def decode_json_object(raw: bytes) -> dict[str, Any]:
     return value
 
 
-async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+async def read_raw(request: web.Request) -> bytes:
+    """The body's bytes, at most the request's size limit; 413 M_TOO_LARGE beyond it."""
     try:
-        raw = await request.read()
+        return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise TooLarge("Request body too large") from None
+
+
+async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
+    raw = await read_raw(request)
     if allow_empty and not raw.strip():
         return {}
     return decode_json_object(raw)
@@ -100,7 +106,13 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
 
 
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's IP address, behind any of ``listen.trusted_proxies``."""
+    peer = request.remote or "unknown"
+    proxies = hs(request).config.listen.trusted_proxies
+    if not proxies:
+        return peer
+    forwarded = request.headers.getall("X-Forwarded-For", [])
+    return real_client(peer, forwarded, trusted_networks(tuple(proxies)))
 
 
 def room_id_param(request: web.Request, name: str = "room_id") -> str:

@@ -37,7 +37,7 @@ async def dm_room(request: web.Request) -> web.Response:
         raise BadJson("low must sort before high")
     if server_of(low) != server.server_name or server_of(high) != origin:
         raise Forbidden("The pair's room lives with the lower user; ask for your own user")
-    server.ratelimiter.check("federation_dm_query", origin)
+    await server.ratelimiter.check("federation_dm_query", origin)
     await server.rooms.check_local_user(low)
     room_id = await server.dms.room_for_peer(low, high)
     if room_id is None:

@@ -15,7 +15,7 @@ from federation.client import FederationClient, FederationError, path
 from federation.keyring import KeyRing
 from federation.pdu_checks import InvalidPdu, check_pdu
 from homeserver.errors import Forbidden, MatrixError
-from homeserver.events.hashing import compute_event_id, sign_event
+from homeserver.events.hashing import sign_event
 from homeserver.rooms.writer import ROOM_VERSION
 from homeserver.services import Homeserver
 
@@ -53,7 +53,10 @@ class RemoteJoiner:
             event = {**template, "origin": self.hs.server_name,
                      "origin_server_ts": self.hs.clock.time_ms()}
             signed = sign_event(event, self.hs.server_name, self.hs.signing_key)
-            event_id = compute_event_id(signed)
+            try:  # the template was theirs: out-of-range values must not get our signature
+                event_id = await check_pdu(signed, self.keyring)
+            except InvalidPdu as exc:
+                raise Forbidden(f"make_{membership} offered an invalid event: {exc}") from None
             answer = await self.client.request(
                 "PUT", via, path(f"/_matrix/federation/v2/send_{membership}/{{}}/{{}}",
                                  room_id, event_id), signed)

@@ -14,7 +14,10 @@ import signedjson.key
 import signedjson.sign
 
 from homeserver.events.canonical import (
+    MAX_SAFE_INTEGER,
+    NotCanonical,
     canonical_json,
+    check_canonical,
     decode_base64,
     encode_base64,
     encode_base64_urlsafe,
@@ -116,6 +119,41 @@ def test_decode_base64_accepts_urlsafe_and_rejects_garbage() -> None:
     for bad in ("a", "ab!d", "Zm9v Zg"):
         with pytest.raises(ValueError):
             decode_base64(bad)
+
+
+def nested(levels: int) -> Any:
+    value: Any = 1
+    for n in range(levels):
+        value = [value] if n % 2 else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("value", [
+    {"a": [MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER, 0, True, None, "é😀"]},
+    nested(64), [], "", 0,
+], ids=["edges", "64 deep", "empty list", "empty string", "zero"])
+def test_check_canonical_accepts_what_canonical_json_allows(value: Any) -> None:
+    check_canonical(value)
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    ({"depth": 2**63 - 1}, "depth: integer out of range"),
+    ({"a": [1, -MAX_SAFE_INTEGER - 1]}, "a[1]: integer out of range"),
+    ({"a": {"b": 1.5}}, "a.b: floats are not allowed"),
+    ({"x": float("inf")}, "x: floats"),
+    ({"x": float("nan")}, "x: floats"),
+    (nested(65), "nested more than 64 deep"),
+    (nested(100_000), "nested more than 64 deep"),
+    ({"s": "\ud800"}, "s: string is not valid Unicode"),
+    ({"\udfff": 1}, "not valid Unicode"),
+    ({1: "a"}, "object keys must be strings"),
+    ({"t": (1, 2)}, "t: not a JSON value"),
+    ({"b": b"x"}, "b: not a JSON value"),
+])
+def test_check_canonical_refuses_with_a_readable_reason(value: Any, reason: str) -> None:
+    with pytest.raises(NotCanonical, match=re.escape(reason)):
+        check_canonical(value)
+    assert issubclass(NotCanonical, ValueError)
 
 
 # --- spec test vectors ---------------------------------------------------------------------

@@ -7,6 +7,10 @@ Owns the byte-level encodings every other crypto module builds on:
 * ``encode_base64`` / ``decode_base64``: "Unpadded Base64" (RFC 4648 standard alphabet,
   no ``=``). Decoding is lenient as the spec asks: padded or unpadded, standard or URL-safe.
 * ``encode_base64_urlsafe``: unpadded URL-safe Base64, used for event IDs (room v4+).
+* ``check_canonical``: whether a value can be Canonical JSON at all (integers within
+  ±(2^53-1), no floats, bounded nesting, strings that are valid Unicode). Everything
+  received from another server or a client passes it before it is signed, hashed or stored:
+  a value that breaks it would be stored and then break every later write that reads it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,65 @@ from typing import Any
 from canonicaljson import encode_canonical_json
 
 _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
+MAX_SAFE_INTEGER = 2**53 - 1
+# Real events nest a handful of levels; the bound keeps recursive code (redaction,
+# hashing, encoding) far from Python's recursion limit.
+MAX_NESTING = 64
+
+
+class NotCanonical(ValueError):
+    """The value cannot be Canonical JSON; the message says where and why."""
+
+
+def check_canonical(value: Any, max_nesting: int = MAX_NESTING) -> None:
+    """Raise NotCanonical unless ``value`` is a JSON value the spec's Canonical JSON allows.
+
+    Integers must lie within ±(2^53-1), floats (including NaN and infinities) are
+    refused, objects and arrays nest at most ``max_nesting`` deep, object keys are
+    strings and every string is valid Unicode (no lone surrogates). Iterative, so
+    any nesting depth is refused without recursion.
+    """
+    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    while stack:
+        item, where, depth = stack.pop()
+        if isinstance(item, dict):
+            _check_nesting(where, depth, max_nesting)
+            for key, child in item.items():
+                if not isinstance(key, str):
+                    raise NotCanonical(f"{where or 'the value'}: object keys must be strings")
+                _check_string(key, where)
+                stack.append((child, f"{where}.{key}" if where else key, depth + 1))
+        elif isinstance(item, list):
+            _check_nesting(where, depth, max_nesting)
+            stack.extend((child, f"{where}[{n}]", depth + 1) for n, child in enumerate(item))
+        elif isinstance(item, str):
+            _check_string(item, where)
+        elif isinstance(item, bool) or item is None:
+            continue
+        elif isinstance(item, int):
+            if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+                raise NotCanonical(f"{where or 'the value'}: integer out of range "
+                                   f"(beyond ±(2^53-1))")
+        elif isinstance(item, float):
+            raise NotCanonical(f"{where or 'the value'}: floats are not allowed, "
+                               "only integers")
+        else:
+            raise NotCanonical(f"{where or 'the value'}: not a JSON value")
+
+
+def _check_nesting(where: str, depth: int, max_nesting: int) -> None:
+    if depth >= max_nesting:
+        raise NotCanonical(f"{where or 'the value'}: nested more than {max_nesting} deep")
+
+
+def _check_string(text: str, where: str) -> None:
+    if text.isascii():
+        return
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise NotCanonical(f"{where or 'the value'}: string is not valid Unicode "
+                           "(lone surrogate)") from None
 
 
 def canonical_json(obj: Any) -> bytes:

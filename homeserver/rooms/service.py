@@ -19,6 +19,11 @@ NOT_MEMBER = "You are not a member of this room"
 DM_TOUCHING_TYPES = {"m.room.message", "m.room.encrypted", "m.sticker"}
 
 
+def txn_scope(action: str, room_id: str, target: str) -> str:
+    """What a transaction ID is scoped to besides the device: the request's path."""
+    return f"{action}/{room_id}/{target}"
+
+
 @dataclass
 class RoomSpec:
     """What a createRoom request asks for."""
@@ -93,16 +98,22 @@ class RoomService:
     async def send(self, sender: str, device_id: str, room_id: str, event_type: str,
                    content: dict[str, Any], txn_id: str | None = None,
                    state_key: str | None = None) -> str:
-        """Send a message or state event; the same txn_id from a device gives the same event."""
+        """Send a message or state event.
+
+        The same txn_id from a device, to the same room and event type, gives
+        the same event; in another room or of another type it is a new event.
+        """
+        scope = txn_scope("send", room_id, event_type)
         async with self.writer.transaction() as txn:
             if txn_id is not None:
-                earlier = await self.events.event_for_txn(txn.conn, sender, device_id, txn_id)
+                earlier = await self.events.event_for_txn(txn.conn, sender, device_id, scope,
+                                                          txn_id)
                 if earlier is not None:
                     return earlier
             await self.require_joined(txn, room_id, sender)
             event = await self.writer.append(txn, room_id, sender, event_type, content, state_key)
             if txn_id is not None:
-                await self.events.record_txn(txn.conn, sender, device_id, txn_id,
+                await self.events.record_txn(txn.conn, sender, device_id, scope, txn_id,
                                              event.event_id, self.clock.time_ms())
             if event_type in DM_TOUCHING_TYPES:
                 await self.dms.touch(txn.conn, room_id, event.event_id, self.clock.time_ms())
@@ -115,8 +126,9 @@ class RoomService:
 
     async def redact(self, sender: str, device_id: str, room_id: str, target_id: str,
                      reason: str | None, txn_id: str) -> str:
+        scope = txn_scope("redact", room_id, target_id)
         async with self.writer.transaction() as txn:
-            earlier = await self.events.event_for_txn(txn.conn, sender, device_id, txn_id)
+            earlier = await self.events.event_for_txn(txn.conn, sender, device_id, scope, txn_id)
             if earlier is not None:
                 return earlier
             await self.require_joined(txn, room_id, sender)
@@ -129,8 +141,8 @@ class RoomService:
             event = await self.writer.append(txn, room_id, sender, "m.room.redaction", content,
                                              extra={"redacts": target_id})
             await self.events.mark_redacted(txn.conn, target_id, event.event_id)
-            await self.events.record_txn(txn.conn, sender, device_id, txn_id, event.event_id,
-                                         self.clock.time_ms())
+            await self.events.record_txn(txn.conn, sender, device_id, scope, txn_id,
+                                         event.event_id, self.clock.time_ms())
         return event.event_id
 
     async def _require_power(self, txn: WriteTxn, room_id: str, user_id: str,

@@ -144,6 +144,9 @@ class SyncService:
                            if r["room_id"] in changed or r["stream_ordering"] > since]
         for row in memberships:
             room_id = row["room_id"]
+            # SQLite answers without suspending: yield, so that one user's many
+            # rooms never hold every other request until the whole sync is built.
+            await asyncio.sleep(0)
             if room_filter.allows_room(room_id):
                 await self._add_room(request, result, row, account_data.get(room_id, []),
                                      typing.get(room_id))
