@@ -5,7 +5,10 @@ key (so every worker sharing the key reads it), HttpOnly, SameSite=Strict,
 and Secure when the public URL is https. It holds an access token and a
 CSRF token. A request authenticated by the cookie alone is held to more: a
 state-changing HTTP request must echo the CSRF token in ``X-CSRF-Token``,
-and a WebSocket must come from this server's own origin.
+and a WebSocket must come from this server's own origin. Logging in sets the
+cookie, so a login must be JSON (a cross-site HTML form can only send
+``text/plain`` or form types without a CORS preflight) and, when the browser
+names its ``Origin``, come from this server's own.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from homeserver.errors import Forbidden
+from homeserver.errors import Forbidden, NotJson
 from homeserver.services import HOMESERVER, Homeserver
 
 COOKIE = "hs_session"
@@ -52,6 +55,14 @@ async def session_token(request: web.Request) -> str | None:
         if not hmac.compare_digest(sent.encode(), session.get("csrf", "").encode()):
             raise Forbidden(f"{CSRF_HEADER} is missing or wrong")
     return token
+
+
+def check_login_request(request: web.Request) -> None:
+    """Refuse a login another site's page could have made (login CSRF)."""
+    if request.content_type != "application/json":
+        raise NotJson("Content-Type must be application/json")
+    if not _same_origin(request):
+        raise Forbidden("Cross-origin login refused")
 
 
 def _same_origin(request: web.Request) -> bool:

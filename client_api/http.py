@@ -10,6 +10,7 @@ from aiohttp import hdrs, web
 
 from client_api.content_encoding import decode_body
 from client_api.cookie_auth import session_token
+from client_api.proxies import real_client, trusted_networks
 from homeserver import strict_json
 from homeserver.accounts import Requester
 from homeserver.errors import BadJson, InvalidParam, MissingToken, TooLarge
@@ -27,9 +28,10 @@ def hs(request: web.Request) -> Homeserver:
     return request.app[HOMESERVER]
 
 
-def decode_json_object(raw: bytes, *, safe_numbers: bool = False) -> dict[str, Any]:
+def decode_json_object(raw: bytes, *, safe_numbers: bool = False,
+                       max_nesting: int = strict_json.MAX_NESTING) -> dict[str, Any]:
     """Strict JSON (UTF-8, no NaN/Infinity, no lone surrogates, bounded nesting), an object."""
-    return strict_json.loads_object(raw, safe_numbers=safe_numbers)
+    return strict_json.loads_object(raw, safe_numbers=safe_numbers, max_nesting=max_nesting)
 
 
 async def read_raw(request: web.Request) -> bytes:
@@ -98,7 +100,13 @@ def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -
 
 
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's IP address, behind any of ``listen.trusted_proxies``."""
+    peer = request.remote or "unknown"
+    proxies = hs(request).config.listen.trusted_proxies
+    if not proxies:
+        return peer
+    forwarded = request.headers.getall("X-Forwarded-For", [])
+    return real_client(peer, forwarded, trusted_networks(tuple(proxies)))
 
 
 def room_id_param(request: web.Request, name: str = "room_id") -> str:

@@ -55,7 +55,7 @@ async def login(request: web.Request) -> web.Response:
     user = _user_of(body)
     if body.password is None:
         raise BadJson("password is required")
-    server.ratelimiter.check("login", client_address(request))
+    await server.ratelimiter.check("login", client_address(request))
     user_id = await server.accounts.login_with_password(user, body.password)
     session = await server.accounts.start_session(
         user_id, body.device_id, body.initial_device_display_name

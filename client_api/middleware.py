@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
+from urllib.parse import unquote_plus
 
 from aiohttp import WSCloseCode, web
 
@@ -32,11 +33,30 @@ _STATUS_ERRCODES = {
     400: "M_BAD_JSON", 401: "M_UNAUTHORIZED", 403: "M_FORBIDDEN", 404: "M_UNRECOGNIZED",
     405: "M_UNRECOGNIZED", 413: "M_TOO_LARGE", 429: "M_LIMIT_EXCEEDED",
 }
-_TOKEN_IN_QUERY = re.compile(r"(access_token=)[^&]*")
+# A query key naming a secret, judged on the key as the server decodes it: aiohttp
+# reads ``access%5Ftoken`` as ``access_token``, so the log must too.
+_SECRET_KEY = re.compile(r"token|password|secret", re.IGNORECASE)
+
+
+def _decoded(key: str) -> str:
+    for _ in range(3):  # repeated encoding never authenticates, but is redacted too
+        once = unquote_plus(key)
+        if once == key:
+            break
+        key = once
+    return key
 
 
 def redact_path(path_qs: str) -> str:
-    return _TOKEN_IN_QUERY.sub(r"\1<redacted>", path_qs)
+    """The path and query with the value of every secret-bearing query key hidden."""
+    path, sep, query = path_qs.partition("?")
+    if not sep:
+        return path_qs
+    pairs = []
+    for pair in query.split("&"):
+        key, _, _ = pair.partition("=")
+        pairs.append(f"{key}=<redacted>" if _SECRET_KEY.search(_decoded(key)) else pair)
+    return f"{path}?{'&'.join(pairs)}"
 
 
 @web.middleware

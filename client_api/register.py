@@ -34,7 +34,7 @@ async def register(request: web.Request) -> web.Response:
     body = await read_body(request, RegisterBody)
     if not server.config.registration_open:
         raise Forbidden("Registration is disabled")
-    server.ratelimiter.check("register", client_address(request))
+    await server.ratelimiter.check("register", client_address(request))
     if body.username is not None:
         await server.accounts.check_username_available(body.username)
     await server.accounts.check_registration_auth(body.auth)
@@ -53,6 +53,6 @@ async def available(request: web.Request) -> web.Response:
     if not username:
         raise InvalidParam("username is required")
     server = hs(request)
-    server.ratelimiter.check("register", client_address(request))
+    await server.ratelimiter.check("register", client_address(request))
     await server.accounts.check_username_available(username)
     return json_response({"available": True})

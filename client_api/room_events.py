@@ -31,7 +31,7 @@ async def send(request: web.Request) -> web.Response:
     room_id = room_id_param(request)
     content = await read_object(request)
     server = hs(request)
-    server.ratelimiter.check("message", who.user_id)
+    await server.ratelimiter.check("message", who.user_id)
     event_id = await server.rooms.send(
         who.user_id, who.device_id, room_id, path_param(request, "event_type"), content,
         txn_id=path_param(request, "txn_id"),

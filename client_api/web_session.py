@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 
-from client_api.cookie_auth import session_token
+from client_api.cookie_auth import check_login_request, session_token
 from client_api.http import client_address, hs, json_response, read_body
 from homeserver.errors import Forbidden, MissingToken
 from homeserver.schema import limit
@@ -33,14 +33,15 @@ class WebLoginBody:
 @routes.post(PATH)
 async def log_in(request: web.Request) -> web.Response:
     server = hs(request)
+    check_login_request(request)
     body = await read_body(request, WebLoginBody)
     if body.register:
         if not server.config.registration_open:
             raise Forbidden("Registration is disabled")
-        server.ratelimiter.check("register", client_address(request))
+        await server.ratelimiter.check("register", client_address(request))
         user_id = await server.accounts.register(body.username, body.password)
     else:
-        server.ratelimiter.check("login", client_address(request))
+        await server.ratelimiter.check("login", client_address(request))
         user_id = await server.accounts.login_with_password(body.username, body.password)
     login = await server.accounts.start_session(user_id, None, "Web page")
     session = await new_session(request)  # a fresh session: no fixation

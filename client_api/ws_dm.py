@@ -85,7 +85,7 @@ async def handle_frame(server: Homeserver, who: Requester, frame: Frame,
     if room_id is None:
         raise BadJson("room_id is required on this socket")
     if isinstance(frame, MessageFrame):
-        server.ratelimiter.check("message", who.user_id)
+        await server.ratelimiter.check("message", who.user_id)
         event_id = await server.rooms.send(
             who.user_id, who.device_id, room_id, "m.room.message",
             {"msgtype": "m.text", "body": frame.body}, txn_id=frame.txn_id,

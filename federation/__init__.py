@@ -52,6 +52,7 @@ def _enable(app: web.Application, hs: Homeserver, federation: Federation) -> Non
     if ask:
         app.router.add_routes(dm_api.query_routes)
     joiner = RemoteJoiner(hs, federation.client, federation.keyring)
+    hs.rooms.invites.remote = joiner
     hs.dms.remote = FederatedDms(hs, federation.client, joiner, ask)
     edus = EdusToServers(hs.reader.events, federation.sender, hs.server_name)
     hs.typing.relay = edus

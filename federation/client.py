@@ -2,12 +2,14 @@
 
 A destination is reached through ``federation.endpoints`` first (tests,
 private networks), else the spec's discovery: ``/.well-known/matrix/server``
-and then port 8448 over HTTPS, with certificate verification on.
+and then port 8448 over HTTPS, with certificate verification on. Discovered
+destinations are reached only at public addresses (see ``addresses``) unless
+``federation.allow_private_addresses`` is set; what discovery found is kept
+for at most ``MAX_DISCOVERED`` names.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -15,12 +17,17 @@ from urllib.parse import quote, urlencode
 import aiohttp
 from yarl import URL
 
+from federation.addresses import public_socket
 from federation.request_auth import authorization_header
 from homeserver.config import Config
+from homeserver.events.canonical import canonical_json
 from homeserver.events.keys import SigningKey
+from homeserver.ids import is_server_name
+from homeserver.lru import LruDict
 
 log = logging.getLogger(__name__)
 TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
+MAX_DISCOVERED = 10_000
 
 
 class FederationError(Exception):
@@ -42,33 +49,42 @@ class FederationClient:
     def __init__(self, config: Config, key: SigningKey) -> None:
         self.server_name = config.server_name
         self.endpoints = dict(config.federation.endpoints)
+        self.allow_private = config.federation.allow_private_addresses
         self.key = key
-        self._session: aiohttp.ClientSession | None = None
-        self._well_known: dict[str, str] = {}
+        self._sessions: dict[bool, aiohttp.ClientSession] = {}
+        self._well_known: LruDict[str, str] = LruDict(MAX_DISCOVERED)
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=TIMEOUT)
-        return self._session
+    def _http(self, trusted: bool) -> aiohttp.ClientSession:
+        """A session for configured endpoints (``trusted``) or for discovered ones, whose
+        every connection goes to a public address unless private ones are allowed."""
+        session = self._sessions.get(trusted)
+        if session is None or session.closed:
+            guard = {} if trusted or self.allow_private else {"socket_factory": public_socket}
+            session = aiohttp.ClientSession(timeout=TIMEOUT,
+                                            connector=aiohttp.TCPConnector(**guard))
+            self._sessions[trusted] = session
+        return session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in self._sessions.values():
+            await session.close()
 
     async def base_url(self, destination: str) -> str:
         if destination in self.endpoints:
             return self.endpoints[destination].rstrip("/")
-        if destination not in self._well_known:
-            self._well_known[destination] = await self._discover(destination)
-        return self._well_known[destination]
+        found = self._well_known.get(destination)
+        if found is None:
+            found = self._well_known[destination] = await self._discover(destination)
+        return found
 
     async def _discover(self, destination: str) -> str:
         host = destination
         try:
-            async with self._http().get(f"https://{destination}/.well-known/matrix/server") as r:
+            async with self._http(trusted=False).get(
+                    f"https://{destination}/.well-known/matrix/server") as r:
                 if r.status == 200:
                     delegated = (await r.json(content_type=None)).get("m.server")
-                    if isinstance(delegated, str) and delegated:
+                    if isinstance(delegated, str) and is_server_name(delegated):
                         host = delegated
         except (aiohttp.ClientError, ValueError, TimeoutError) as exc:
             log.debug("no well-known for %s: %s", destination, exc)
@@ -84,13 +100,15 @@ class FederationClient:
         if signed:
             headers["Authorization"] = authorization_header(
                 self.key, self.server_name, destination, method, uri, content)
-        body = None if content is None else json.dumps(content).encode()
+        # Canonical JSON, so the receiver can check the signature before parsing the body.
+        body = None if content is None else canonical_json(content)
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
             # encoded=True: send the path byte for byte as signed, not re-quoted.
             url = URL(await self.base_url(destination) + uri, encoded=True)
-            async with self._http().request(method, url, data=body, headers=headers) as resp:
+            session = self._http(trusted=destination in self.endpoints)
+            async with session.request(method, url, data=body, headers=headers) as resp:
                 data = await resp.json(content_type=None)
                 if resp.status != 200:
                     raise FederationError(f"{destination} answered {resp.status}",

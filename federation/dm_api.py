@@ -1,9 +1,13 @@
-"""Inbound: the unstable DM query, and invites of our users to other servers' rooms.
+"""Inbound: the unstable DM query, and invites of our users from other servers.
 
 ``GET /_matrix/federation/unstable/dm/{low}/{high}``: the higher user's
 server asks for the pair's room; ``low`` must be ours and ``high`` theirs.
+It only finds a room ``low`` is already in (404 otherwise, and the asking
+server invites instead): it never makes a room or joins anyone. Rate
+limited per origin (``rate_limits.federation_dm_query``).
 ``PUT /_matrix/federation/v2/invite/{roomId}/{eventId}``: the standard
-invite; we countersign it and keep it so our user sees the invite.
+invite; checked against the room's state if we can (see
+``homeserver.rooms.invites``), countersigned when accepted.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from client_api.http import hs, json_response, path_param, room_id_param
 from federation.http import federation_of, origin_of, signed_body
 from federation.pdu_checks import InvalidPdu, check_pdu
 from homeserver.dms import dm_pair
-from homeserver.errors import BadJson, Forbidden
+from homeserver.errors import BadJson, Forbidden, NotFound
 from homeserver.events.signing import sign_json
 from homeserver.ids import server_of
 
@@ -33,8 +37,12 @@ async def dm_room(request: web.Request) -> web.Response:
         raise BadJson("low must sort before high")
     if server_of(low) != server.server_name or server_of(high) != origin:
         raise Forbidden("The pair's room lives with the lower user; ask for your own user")
+    await server.ratelimiter.check("federation_dm_query", origin)
     await server.rooms.check_local_user(low)
-    return json_response({"room_id": await server.dms.open_for_peer(low, high)})
+    room_id = await server.dms.room_for_peer(low, high)
+    if room_id is None:
+        raise NotFound("No DM room with this user yet: invite them")
+    return json_response({"room_id": room_id})
 
 
 @routes.put("/_matrix/federation/v2/invite/{room_id}/{event_id}")
@@ -51,12 +59,7 @@ async def invite(request: web.Request) -> web.Response:
     if (computed, pdu["room_id"]) != (event_id, room_id):
         raise BadJson("The event does not match the request")
     await server.rooms.check_local_user(pdu["state_key"])
-    async with server.rooms.writer.transaction() as txn:
-        await server.rooms.writer.accept_invite(txn, pdu, event_id)
-    if pdu["content"].get("is_direct"):
-        invitee, inviter = pdu["state_key"], pdu["sender"]
-        if await server.dms.room_of_pair(invitee, inviter) is None:
-            await server.dms.record_pair(invitee, inviter, room_id)
+    await server.rooms.invites.receive(pdu, event_id, origin, body.get("invite_room_state"))
     signed = sign_json(pdu, server.server_name, server.signing_key)
     return json_response({"event": signed})
 

@@ -1,16 +1,21 @@
-"""Cross-server DMs: one room per pair, living on the server of the lower user ID.
+"""Cross-server DMs: one room per pair; the pair's own room lives with the lower user.
+
+Another server can never put our user in a room: at most it invites them,
+and they accept (opening the DM from their side, or joining) or reject.
 
 When our user is the lower of the pair, the room is made here as for a
 local pair, and the other server is told through a standard ``/invite``.
 When our user is the higher, we ask the lower user's server for the pair's
-room with a signed query (``GET /_matrix/federation/unstable/dm/{low}/{high}``,
-which makes the room there if needed and invites our user), then join it
-with make_join/send_join. Both sides starting at once end in one room: the
-lower side's resolution is serialised by its stream lock.
+room with a signed query (``GET /_matrix/federation/unstable/dm/{low}/{high}``).
+It answers only with a room its user is already in (inviting ours again if
+needed), which we join with make_join/send_join; otherwise, as with a plain
+Matrix server that does not know the query, the ordinary flow applies: we
+make a room here and invite, and the invited side joins it where it lives
+when its user accepts.
 
-With a plain Matrix server (it does not know the query) the ordinary flow
-applies: whoever starts makes a room and invites; an invite into a room
-that lives elsewhere is joined there, and that room becomes the pair's.
+Both sides starting at once may each answer with their own room first; an
+invite into the pair's own room (the lower user's) then wins the next time
+either user opens the DM, so they end in one room.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import logging
 
 from federation.client import FederationClient, FederationError, path
 from federation.joins import RemoteJoiner
-from homeserver.dms import DmResolution, dm_pair
+from homeserver.dms import DmResolution, dm_pair, dm_room_id
 from homeserver.errors import MatrixError
 from homeserver.events.format import stripped_state
 from homeserver.ids import server_of
@@ -41,10 +46,20 @@ class FederatedDms:
     async def resolve(self, me: str, other: str) -> DmResolution:
         dms = self.hs.dms
         known = await dms.room_of_pair(me, other)
-        if known is not None and await dms.membership(known, me) == "join":
+        invited = await self.hs.rooms.invites.dm_invites_from(me, other)
+        own_room = dm_room_id(me, other)
+        prefer_invite = own_room in invited and known != own_room
+        if known is not None and await dms.membership(known, me) == "join" \
+                and not prefer_invite:
             return DmResolution(known, created=False)
+        if invited:  # our user accepts the peer's invite
+            room_id = own_room if own_room in invited else invited[0]
+            if known is not None and known != room_id:
+                await dms.record_pair(me, other, room_id, replace=True)
+            await self.hs.rooms.invites.accept(me, room_id)
+            return DmResolution(room_id, created=False)
         if known is not None and not await dms.hosted_here(known):
-            # Invited into a room that lives elsewhere (a plain server's DM): join it.
+            # A DM we were in on another server: join it again.
             await self.joiner.join(known, me, via=server_of(known))
             return DmResolution(known, created=False)
         low, high = dm_pair(me, other)
@@ -58,20 +73,21 @@ class FederatedDms:
             room_id = await dms.create_hosted_here(me, other)
             await self.send_invite(room_id, other)
             return DmResolution(room_id, created=True)
-        await self.joiner.join(room_id, me, via=server_of(low))
         if known is None:
             await dms.record_pair(me, other, room_id)
+        await self.joiner.join(room_id, me, via=server_of(low))
         return DmResolution(room_id, created=known is None)
 
     async def _ask_home(self, low: str, high: str) -> str | None:
-        """The pair's room from the lower user's server; None if it does not know the
-        query (a plain Matrix server), so the ordinary invite flow takes over."""
+        """The pair's room from the lower user's server; None if it has none its user
+        is in, or does not know the query (a plain Matrix server): the ordinary invite
+        flow takes over."""
         home = server_of(low)
         try:
             answer = await self.client.request("GET", home, path(QUERY_PATH, low, high))
         except FederationError as exc:
             if exc.status in (400, 404, 405):
-                log.info("%s does not answer the DM query; inviting instead", home)
+                log.info("%s has no DM room for us to join; inviting instead", home)
                 return None
             raise MatrixError(f"{home} could not open the DM: {exc}", status=502,
                               errcode="M_UNKNOWN") from None

@@ -1,4 +1,10 @@
-"""EDUs from other servers: typing, receipts and presence, each only for their own users."""
+"""EDUs from other servers: typing, receipts and presence, each only for their own users.
+
+What they leave here is bounded: typing and receipts only for users joined to the room
+(the core checks membership), presence only for users who share a room with one of ours
+and at most ``presence.max_remote_per_server`` of each server; an EDU that is not
+canonical JSON, or malformed, is dropped.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +12,24 @@ import logging
 from typing import Any
 
 from homeserver.errors import MatrixError
+from homeserver.events.canonical import NotCanonical, check_canonical
 from homeserver.ids import server_of
 from homeserver.presence import STATES as PRESENCE_STATES
 from homeserver.services import Homeserver
 
 log = logging.getLogger(__name__)
 REMOTE_TYPING_TIMEOUT_MS = 30_000
+MAX_RECEIPTS, MAX_PRESENCE = 100, 100  # per EDU
 
 
 async def receive_edu(server: Homeserver, origin: str, edu: Any) -> None:
     """Apply one EDU; one that is malformed or not the origin's to give is dropped."""
     if not isinstance(edu, dict) or not isinstance(edu.get("content"), dict):
+        return
+    try:
+        check_canonical(edu)
+    except NotCanonical as exc:
+        log.info("dropped EDU from %s: %s", origin, exc)
         return
     kind, content = edu.get("edu_type"), edu["content"]
     try:
@@ -26,7 +39,7 @@ async def receive_edu(server: Homeserver, origin: str, edu: Any) -> None:
             await _receipts(server, origin, content)
         elif kind == "m.presence":
             await _presence(server, origin, content)
-    except (MatrixError, KeyError, TypeError, ValueError) as exc:
+    except (MatrixError, KeyError, TypeError, ValueError, AttributeError) as exc:
         log.info("dropped %s EDU from %s: %s", kind, origin, exc)
 
 
@@ -42,16 +55,18 @@ async def _typing(server: Homeserver, origin: str, content: dict[str, Any]) -> N
 
 
 async def _receipts(server: Homeserver, origin: str, content: dict[str, Any]) -> None:
-    for room_id, by_type in content.items():
-        for user_id, receipt in by_type.get("m.read", {}).items():
-            if server_of(user_id) != origin:
-                continue  # a server speaks only for its own users
-            for event_id in receipt.get("event_ids", [])[:1]:
-                await server.user_data.receipt(user_id, room_id, "m.read", event_id)
+    # Each receipt is a write (kept only for users joined to the room): a few per EDU.
+    receipts = [(room_id, user_id, receipt)
+                for room_id, by_type in content.items() if isinstance(by_type, dict)
+                for user_id, receipt in (by_type.get("m.read") or {}).items()
+                if server_of(user_id) == origin]  # a server speaks only for its own users
+    for room_id, user_id, receipt in receipts[:MAX_RECEIPTS]:
+        for event_id in receipt.get("event_ids", [])[:1]:
+            await server.user_data.receipt(user_id, room_id, "m.read", event_id)
 
 
 async def _presence(server: Homeserver, origin: str, content: dict[str, Any]) -> None:
-    for push in content.get("push", [])[:100]:
+    for push in content.get("push", [])[:MAX_PRESENCE]:
         user_id, presence = str(push["user_id"]), push["presence"]
         if server_of(user_id) != origin or presence not in PRESENCE_STATES:
             continue

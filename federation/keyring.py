@@ -3,7 +3,8 @@
 ``GET /_matrix/key/v2/server`` answers with our current verify key, the keys
 we used before (``old_verify_keys``) and a validity limit, self-signed.
 A remote server's key is fetched from it directly, accepted only if the
-answer is signed by that very key, and cached until its ``valid_until_ts``.
+answer is signed by that very key, and cached until its ``valid_until_ts``
+(at most 7 days ahead), for at most ``MAX_CACHED_SERVERS`` servers.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 
 from federation.client import FederationClient, FederationError
 from homeserver.clock import Clock
+from homeserver.events.canonical import check_canonical
 from homeserver.events.keys import SigningKey
 from homeserver.events.signing import SignatureError, check_json_signature, sign_json
+from homeserver.lru import LruDict
 from homeserver.storage.federation import FederationStore, VerifyKey
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,13 @@ VALIDITY_MS = 7 * 24 * 3600 * 1000
 # An unknown key ID makes us ask its server; forged IDs must not make us ask again
 # and again (we would be a request amplifier), so a server is asked at most this often.
 MIN_REFETCH_MS = 10_000
+# When we last asked each server is kept for this many servers at most (an evicted one
+# may be asked again early; memory stays bounded whatever names requests make up).
+MAX_REMEMBERED_SERVERS = 10_000
+# The keys of at most this many servers are kept (those valid longest); a server dropped
+# is asked again when next needed. Names cost no more than that, however many are made up.
+MAX_CACHED_SERVERS = 10_000
+MAX_KEYS_PER_SERVER = 20
 KEY_PATH = "/_matrix/key/v2/server"
 
 
@@ -38,7 +48,7 @@ class KeyRing:
         self.key = key
         self.server_name = server_name
         self.clock = clock
-        self._asked_at: dict[str, int] = {}
+        self._asked_at: LruDict[str, int] = LruDict(MAX_REMEMBERED_SERVERS)
         self._asking: dict[str, asyncio.Task[None]] = {}
 
     async def remember_own_key(self) -> None:
@@ -87,11 +97,13 @@ class KeyRing:
     async def _ask(self, server_name: str) -> None:
         try:
             doc = await self.client.request("GET", server_name, KEY_PATH, signed=False)
-            keys = _checked_keys(doc, server_name)
-        except (FederationError, SignatureError, ValueError, KeyError, TypeError) as exc:
+            keys = _checked_keys(doc, server_name, self.clock.time_ms())
+        except (FederationError, SignatureError, ValueError, KeyError, TypeError,
+                AttributeError) as exc:
             log.warning("cannot get keys of %s: %s", server_name, exc)
             return
         await self.store.store_server_keys(server_name, keys)
+        await self.store.prune_server_keys(MAX_CACHED_SERVERS)
 
 
 def _valid(key: VerifyKey, at_ms: int) -> bool:
@@ -99,18 +111,22 @@ def _valid(key: VerifyKey, at_ms: int) -> bool:
     return at_ms <= limit
 
 
-def _checked_keys(doc: dict[str, Any], server_name: str) -> list[VerifyKey]:
-    """The keys of a key document, if it is ``server_name``'s and signed by its own keys."""
+def _checked_keys(doc: Any, server_name: str, now_ms: int) -> list[VerifyKey]:
+    """The keys of a key document, if it is ``server_name``'s and signed by its own keys.
+    As the spec asks, a key counts as valid for at most 7 days from now."""
+    check_canonical(doc)
     if doc.get("server_name") != server_name:
         raise ValueError("key document names another server")
-    valid_until = int(doc["valid_until_ts"])
+    valid_until = min(int(doc["valid_until_ts"]), now_ms + VALIDITY_MS)
     current = {k: v["key"] for k, v in doc["verify_keys"].items()}
     if not current:
         raise ValueError("no verify keys")
+    if len(current) + len(doc.get("old_verify_keys") or {}) > MAX_KEYS_PER_SERVER:
+        raise ValueError(f"more than {MAX_KEYS_PER_SERVER} keys")
     for key_id, verify_key in current.items():
         check_json_signature(doc, server_name, key_id, verify_key)
     keys = [VerifyKey(k, v, valid_until) for k, v in current.items()]
     for key_id, old in (doc.get("old_verify_keys") or {}).items():
-        keys.append(VerifyKey(key_id, old["key"], int(old["expired_ts"]),
-                              int(old["expired_ts"])))
+        expired = min(int(old["expired_ts"]), now_ms)
+        keys.append(VerifyKey(key_id, old["key"], expired, expired))
     return keys

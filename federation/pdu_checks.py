@@ -1,6 +1,8 @@
 """The spec's "Checking for validity" of a received PDU, before the auth rules.
 
-A PDU passes when it is well formed, signed by its sender's server (with a
+A PDU passes when it is well formed, canonical JSON (integers within
+±(2^53-1), no floats, bounded nesting; ``depth`` and ``origin_server_ts`` not
+negative), signed by its sender's server (with a
 key valid when it was sent), its content hash matches and its event ID is
 its reference hash. A PDU that fails is rejected outright: it is never
 stored, so no client ever sees it.
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from federation.keyring import KeyRing, UnknownKey
+from homeserver.events.canonical import NotCanonical, check_canonical
 from homeserver.events.hashing import check_content_hash, compute_event_id, redact
 from homeserver.events.signing import SignatureError, check_json_signature
 from homeserver.ids import server_of
@@ -59,3 +62,12 @@ def _check_shape(pdu: Any) -> None:
         raise InvalidPdu("state_key must be a string")
     if ":" not in pdu["sender"] or not pdu["sender"].startswith("@"):
         raise InvalidPdu("sender is not a user ID")
+    try:
+        # Checked before any key is fetched: a value out of range would be stored and
+        # then break every later write in the room (depth + 1, the database's integers).
+        check_canonical(pdu)
+    except NotCanonical as exc:
+        raise InvalidPdu(f"not canonical JSON: {exc}") from None
+    for name in ("depth", "origin_server_ts"):
+        if pdu[name] < 0:
+            raise InvalidPdu(f"{name} must not be negative")

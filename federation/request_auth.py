@@ -4,6 +4,12 @@ Owns the signed request object ``{"method", "uri", "origin", "destination"[, "co
 writing and parsing the ``Authorization: X-Matrix origin=…,destination=…,key=…,sig=…``
 header (RFC 9110 auth-params), and checking a parsed header against a request. Pure
 functions: fetching the origin's key is the caller's business.
+
+A header whose origin is not a server name, or that is not addressed to us, is refused
+by ``check_names`` before anything is fetched for it. A body already in canonical JSON
+(as Synapse and we send it) is verified from its bytes, without parsing it: the signed
+object is spliced around them (its keys sort as content, destination, method, origin,
+uri).
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from homeserver.events.canonical import encode_base64
+from homeserver.events.canonical import canonical_json, encode_base64
 from homeserver.events.keys import SigningKey, verify_signature
 from homeserver.events.signing import signable_bytes
+from homeserver.ids import is_server_name
 
 SCHEME = "x-matrix"
 _KEY_ID = re.compile(r"ed25519:[A-Za-z0-9_]+")
@@ -109,14 +116,41 @@ def _skip_separators(text: str, pos: int) -> int:
     return pos
 
 
+def check_names(header: XMatrix, our_name: str) -> None:
+    """RequestAuthError unless the origin is a server name (by the spec's grammar) and
+    the header is addressed to us (or, before spec v1.3, to no one)."""
+    if not is_server_name(header.origin):
+        raise RequestAuthError(f"origin {header.origin[:300]!r} is not a server name")
+    if header.destination is not None and header.destination != our_name:
+        raise RequestAuthError(f"request is addressed to {header.destination!r}, not us")
+
+
 def verify_request(header: XMatrix, public_key_b64: str, method: str, uri: str,
                    our_name: str, content: Any | None) -> None:
     """Raise RequestAuthError unless ``header`` signs this request to us.
 
     A header without ``destination`` predates spec v1.3; it is checked as if it named us.
     """
-    if header.destination is not None and header.destination != our_name:
-        raise RequestAuthError(f"request is addressed to {header.destination!r}, not us")
+    check_names(header, our_name)
     message = signable_bytes(request_json(method, uri, header.origin, our_name, content))
+    _check_signature(header, public_key_b64, message)
+
+
+def verify_canonical_request(header: XMatrix, public_key_b64: str, method: str, uri: str,
+                             our_name: str, raw_content: bytes) -> None:
+    """Like ``verify_request`` for a body taken to be canonical JSON, from its raw bytes.
+
+    RequestAuthError if the signature does not cover these exact bytes: a forgery, or a
+    body that is not canonical and must be parsed to be checked.
+    """
+    check_names(header, our_name)
+    message = b"".join((
+        b'{"content":', raw_content, b',"destination":', canonical_json(our_name),
+        b',"method":', canonical_json(method), b',"origin":', canonical_json(header.origin),
+        b',"uri":', canonical_json(uri), b"}"))
+    _check_signature(header, public_key_b64, message)
+
+
+def _check_signature(header: XMatrix, public_key_b64: str, message: bytes) -> None:
     if not verify_signature(public_key_b64, message, header.signature):
         raise RequestAuthError(f"bad signature from {header.origin} with {header.key_id}")

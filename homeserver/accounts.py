@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,11 +20,17 @@ from homeserver.errors import (
     UserInUse,
 )
 from homeserver.notifier import REVOCATIONS_CHANNEL, Notifier, Subscription
+from homeserver.ratelimit import RateLimiter
 from homeserver.storage.accounts import AccountStore, Device
+
+log = logging.getLogger(__name__)
 
 DUMMY_FLOWS = [{"stages": ["m.login.dummy"]}]
 AUTH_SESSION_TTL_MS = 30 * 60 * 1000
 TOKEN_CACHE_SIZE = 10_000
+# A logout reaches other workers through the notifier; should that message be
+# lost, their cached entry still dies within this long.
+TOKEN_CACHE_TTL_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -46,15 +53,17 @@ def hash_token(token: str) -> str:
 
 
 class AccountService:
-    def __init__(self, store: AccountStore, notifier: Notifier, server_name: str,
-                 clock: Clock) -> None:
+    def __init__(self, store: AccountStore, notifier: Notifier, limiter: RateLimiter,
+                 server_name: str, clock: Clock) -> None:
         self.store = store
         self.notifier = notifier
+        self.limiter = limiter
         self.server_name = server_name
         self.clock = clock
-        # token hash -> requester; a logout evicts here at once and on other
-        # workers as soon as the revocation reaches them.
-        self._token_cache: OrderedDict[str, Requester] = OrderedDict()
+        # token hash -> (requester, expiry on the monotonic clock); a logout evicts
+        # here at once, on other workers when the revocation reaches them, and
+        # the expiry bounds how long a lost revocation can be outlived.
+        self._token_cache: OrderedDict[str, tuple[Requester, float]] = OrderedDict()
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -113,14 +122,19 @@ class AccountService:
         return user_id
 
     async def login_with_password(self, user: str, password: str) -> str:
+        """The user ID, if the password is right; wrong guesses are limited per account."""
         try:
             localpart = ids.localpart_of(user, self.server_name).lower()
         except MatrixError:
             raise Forbidden("Invalid username or password") from None
         user_id = ids.user_id(localpart, self.server_name)
+        # Every attempt spends a token and a success gives it back: only failures
+        # count, and concurrent guesses cannot all pass one check before any is spent.
+        await self.limiter.check("login_failures", user_id)
         stored = await self.store.password_hash(user_id)
         if not await passwords.verify_password(password, stored):
             raise Forbidden("Invalid username or password")
+        await self.limiter.refund("login_failures", user_id)
         return user_id
 
     async def start_session(
@@ -135,15 +149,18 @@ class AccountService:
 
     async def authenticate(self, token: str) -> Requester:
         key = hash_token(token)
+        now = self.clock.monotonic()
         cached = self._token_cache.get(key)
-        if cached is not None:
+        if cached is not None and cached[1] > now:
             self._token_cache.move_to_end(key)
-            return cached
+            return cached[0]
         owner = await self.store.token_owner(key)
         if owner is None:
+            self._token_cache.pop(key, None)
             raise UnknownToken("Unknown access token")
         requester = Requester(owner.user_id, owner.device_id)
-        self._token_cache[key] = requester
+        self._token_cache[key] = (requester, now + TOKEN_CACHE_TTL_SECONDS)
+        self._token_cache.move_to_end(key)
         if len(self._token_cache) > TOKEN_CACHE_SIZE:
             self._token_cache.popitem(last=False)
         return requester
@@ -161,9 +178,11 @@ class AccountService:
 
     async def _revoke(self, token_hashes: list[str]) -> None:
         self.forget_tokens(token_hashes)
-        if token_hashes:
-            await self.notifier.publish(REVOCATIONS_CHANNEL,
-                                        {"kind": "revoked", "token_hashes": token_hashes})
+        if token_hashes and not await self.notifier.publish(
+            REVOCATIONS_CHANNEL, {"kind": "revoked", "token_hashes": token_hashes}
+        ):
+            log.error("a logout of %d token(s) did not reach the other workers; they accept "
+                      "them for up to %d s more", len(token_hashes), TOKEN_CACHE_TTL_SECONDS)
 
     async def devices(self, user_id: str) -> list[Device]:
         return await self.store.devices(user_id)

@@ -28,6 +28,9 @@ class ConfigError(Exception):
 class Listen:
     host: str = "127.0.0.1"
     port: int = optional(8008, min=0, max=65535)
+    # Reverse proxies (CIDRs) whose X-Forwarded-For names the client; empty:
+    # the header is ignored and the connection's address is the client's.
+    trusted_proxies: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -48,6 +51,11 @@ class RateLimits:
     login: Rate = field(default_factory=lambda: Rate(0.2, 10))
     register: Rate = field(default_factory=lambda: Rate(0.1, 5))
     message: Rate = field(default_factory=lambda: Rate(10.0, 50))
+    # per origin server: the cross-server DM query
+    federation_dm_query: Rate = field(default_factory=lambda: Rate(1.0, 20))
+    # Wrong passwords per account, from any address: guessing is slow even
+    # when spread over many addresses.
+    login_failures: Rate = field(default_factory=lambda: Rate(0.1, 5))
 
 
 @dataclass
@@ -71,6 +79,9 @@ class Typing:
 class PresenceConfig:
     idle_ms: int = optional(300_000, min=1000)  # online -> unavailable without activity
     offline_grace_ms: int = optional(30_000, min=100)  # after the last connection ends
+    # Presence kept for another server's users: only those sharing a room with ours,
+    # at most this many per server (the least recently updated is forgotten).
+    max_remote_per_server: int = optional(1000, min=1)
 
 
 @dataclass
@@ -78,11 +89,19 @@ class Federation:
     enabled: bool = False
     # server_name -> base URL; overrides discovery (tests, private networks)
     endpoints: dict[str, str] = field(default_factory=dict)
+    # Let discovered servers be reached at loopback, private, link-local or multicast
+    # addresses (off: only the names in endpoints may be).
+    allow_private_addresses: bool = False
     # Retries to a failing server back off exponentially from 1 s up to this.
     max_backoff_ms: int = optional(600_000, min=100)
     # Agree on a cross-server DM's room through our unstable query; off: act as
     # a plain Matrix server would (invites only).
     dm_query: bool = True
+    # Unanswered invites another server may leave for one of our users.
+    max_pending_invites: int = optional(20, min=1)
+    # A request body not in canonical JSON must be parsed before its signature can be
+    # checked; it may hold at most this many JSON values (bounds the memory that costs).
+    max_values_before_auth: int = optional(100_000, min=1000)
 
 
 @dataclass
@@ -180,6 +199,12 @@ def _validate(config: Config) -> None:
         _check_url(f"federation.endpoints.{name}", url, {"http", "https"})
     if config.public_baseurl is not None:
         _check_url("public_baseurl", config.public_baseurl, {"http", "https"})
+    for i, cidr in enumerate(config.listen.trusted_proxies):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            raise ConfigError(f"config key listen.trusted_proxies[{i}]: {cidr!r} is not an "
+                              "address or CIDR network") from None
 
 
 def _check_url(key: str, url: str, schemes: set[str]) -> None:

@@ -95,21 +95,17 @@ class DmService:
             await self.user_data.add_to_direct(txn, other, me, room_id)
         return DmResolution(room_id, created)
 
-    async def open_for_peer(self, local: str, remote: str) -> str:
+    async def room_for_peer(self, local: str, remote: str) -> str | None:
         """The room of a pair whose lower user is ours, asked for by the remote user's
-        server: made on first use with ``local`` as creator, the remote user (re)invited."""
+        server: only one ``local`` is in already (the remote user is invited again if
+        they had left). None otherwise: this never makes a room or joins anyone, so
+        another server cannot put our user in a room they did not ask for."""
         low, high = dm_pair(local, remote)
         async with self.rooms.writer.transaction() as txn:
             room_id = await self.store.room_for_pair(txn.conn, low, high)
-            if room_id is None:
-                room_id = dm_room_id(low, high)
-                await self.store.insert_pair(txn.conn, low, high, room_id, self.clock.time_ms())
-                spec = RoomSpec(preset="trusted_private_chat", invite=[remote], is_direct=True)
-                await self.rooms.create_in(txn, room_id, local, spec)
-                await self.user_data.add_to_direct(txn, local, remote, room_id)
-            elif await self._membership(txn, room_id, remote) in ("leave", None):
-                if await self._membership(txn, room_id, local) != "join":
-                    raise Forbidden("Both of you have left this DM; it cannot be reopened")
+            if room_id is None or await self._membership(txn, room_id, local) != "join":
+                return None
+            if await self._membership(txn, room_id, remote) in ("leave", None):
                 await self.rooms.set_membership(txn, room_id, local, remote, "invite",
                                                 is_direct=True)
         return room_id
@@ -134,10 +130,14 @@ class DmService:
         state = await self.events.current_state_ids(room_id, types=["m.room.create"])
         return bool(state)
 
-    async def record_pair(self, me: str, other: str, room_id: str) -> None:
-        """Remember a pair's room that lives on another server."""
+    async def record_pair(self, me: str, other: str, room_id: str,
+                          replace: bool = False) -> None:
+        """Remember a pair's room that lives on another server (instead of the one
+        known so far, with ``replace``)."""
         low, high = dm_pair(me, other)
         async with self.rooms.writer.transaction() as txn:
+            if replace:
+                await self.store.set_room(txn.conn, low, high, room_id)
             await self.store.insert_pair(txn.conn, low, high, room_id, self.clock.time_ms())
             await self.user_data.add_to_direct(txn, me, other, room_id)
 

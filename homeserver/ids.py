@@ -1,4 +1,4 @@
-"""Matrix identifiers: the user ID grammar and helpers to build and split IDs."""
+"""Matrix identifiers: the user ID and server name grammars, helpers to build and split IDs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,14 @@ from homeserver.errors import InvalidUsername
 # The spec's historical-compatible grammar for new localparts.
 _LOCALPART = re.compile(r"^[a-z0-9._=\-/+]+$")
 MAX_USER_ID_LENGTH = 255
+# The spec's server name grammar (Appendices, "Server Name"): an IPv4 address, a bracketed
+# IPv6 address or a DNS name, then an optional port.
+_SERVER_NAME = re.compile(r"""
+    (?: (?P<ipv4> [0-9]{1,3} (?: \.[0-9]{1,3} ){3} )
+      | \[ (?P<ipv6> [0-9A-Fa-f:.]{2,45} ) \]
+      | (?P<dns> [A-Za-z0-9.-]{1,255} ) )
+    (?: : (?P<port> [0-9]{1,5} ) )?
+""", re.VERBOSE)
 
 
 def user_id(localpart: str, server_name: str) -> str:
@@ -39,6 +47,15 @@ def is_valid_user_id(value: str) -> bool:
         value.startswith("@") and bool(sep) and bool(local) and bool(server)
         and len(value) <= MAX_USER_ID_LENGTH
     )
+
+
+def is_server_name(value: str) -> bool:
+    """Whether ``value`` is a server name by the spec's grammar, with a port in range."""
+    match = _SERVER_NAME.fullmatch(value)
+    if match is None:
+        return False
+    port = match["port"]
+    return port is None or 0 < int(port) <= 65535
 
 
 def server_of(user_id_value: str) -> str:

@@ -87,7 +87,8 @@ class Subscription:
 
 class Notifier(ABC):
     @abstractmethod
-    async def publish(self, channel: str, payload: dict[str, Any]) -> None: ...
+    async def publish(self, channel: str, payload: dict[str, Any]) -> bool:
+        """Deliver to every worker's subscribers; False if only this worker's got it."""
 
     @abstractmethod
     def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED) -> Subscription:
@@ -110,9 +111,10 @@ class LocalNotifier(Notifier):
     def __init__(self) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
 
-    async def publish(self, channel: str, payload: dict[str, Any]) -> None:
+    async def publish(self, channel: str, payload: dict[str, Any]) -> bool:
         for subscription in list(self._subscribers.get(channel, ())):
             subscription.deliver((channel, payload))
+        return True
 
     def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED) -> Subscription:
         return self.add(Subscription(self, channels, max_queued))

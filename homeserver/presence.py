@@ -10,6 +10,8 @@ An online user idle longer than the idle limit shows as unavailable.
 
 A change is published on the channels of the user's own rooms, so it costs
 work in proportion to the people who share a room with them, not to all users.
+Other servers' users are held only while they share a room with one of ours,
+at most ``presence.max_remote_per_server`` of each server.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any, Protocol
 from homeserver.clock import Clock
 from homeserver.ephemeral import EphemeralStore, PresenceState
 from homeserver.errors import Forbidden, NotFound
+from homeserver.ids import server_of
+from homeserver.lru import LruDict
 from homeserver.notifier import Notifier
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage.accounts import AccountStore
@@ -34,6 +38,7 @@ STATES = ("online", "unavailable", "offline")
 IDLE_MS = 5 * 60 * 1000
 GRACE_MS = 30 * 1000
 ACTIVE_GRANULARITY_MS = 10_000  # last_active is rewritten at most this often
+MAX_REMOTE_PER_SERVER = 1000
 
 
 class PresenceRelay(Protocol):
@@ -45,7 +50,8 @@ class PresenceRelay(Protocol):
 class PresenceService:
     def __init__(self, events: EventStore, accounts: AccountStore, writer: EventWriter,
                  notifier: Notifier, store: EphemeralStore, clock: Clock,
-                 idle_ms: int = IDLE_MS, grace_ms: int = GRACE_MS) -> None:
+                 idle_ms: int = IDLE_MS, grace_ms: int = GRACE_MS,
+                 max_remote_per_server: int = MAX_REMOTE_PER_SERVER) -> None:
         self.events = events
         self.accounts = accounts
         self.writer = writer
@@ -54,6 +60,8 @@ class PresenceService:
         self.clock = clock
         self.idle_ms = idle_ms
         self.grace_ms = grace_ms
+        self.max_remote_per_server = max_remote_per_server
+        self._remote: dict[str, LruDict[str, bool]] = {}  # server -> its users we hold
         self._connections: Counter[str] = Counter()
         self._refreshed_at = 0
         self._task: asyncio.Task[None] | None = None
@@ -164,12 +172,35 @@ class PresenceService:
 
     async def set_remote(self, user_id: str, presence: str, last_active_ago: int,
                          status_msg: str | None) -> None:
-        """Presence another server reports for its own user (it handles their expiry)."""
+        """Presence another server reports for its own user (it handles their expiry).
+
+        Kept only while the user shares a room with one of ours, and for at most
+        ``max_remote_per_server`` users of each server (the least recently updated one
+        is forgotten to make room), so made-up users cost nothing.
+        """
+        if not await self._hold_remote(user_id):
+            return
         state = PresenceState(presence, self.clock.time_ms() - max(0, last_active_ago),
                               status_msg)
         serial = await self.store.set_presence(user_id, state, bump=True)
         if serial is not None:
             await self._announce(user_id, serial)
+
+    async def _hold_remote(self, user_id: str) -> bool:
+        server = server_of(user_id)
+        held = self._remote.get(server)
+        if not await self.events.shares_room_with_local_user(user_id):
+            if held is not None and held.pop(user_id) is not None:
+                await self.store.forget_presence(user_id)
+            return False
+        if held is None:
+            # One entry per server with a user in a room with ours: bounded by membership.
+            held = self._remote[server] = LruDict(self.max_remote_per_server)
+        for evicted in held.put(user_id, True):
+            log.info("forgetting the presence of %s: %s has over %d users here", evicted,
+                     server, self.max_remote_per_server)
+            await self.store.forget_presence(evicted)
+        return True
 
     async def _announce(self, user_id: str, serial: int) -> None:
         payload = {"kind": "presence", "user_id": user_id, "serial": serial}

@@ -42,13 +42,15 @@ class RedisNotifier(Notifier):
         await self._redis.ping()
         self._task = asyncio.create_task(self._run())
 
-    async def publish(self, channel: str, payload: dict[str, Any]) -> None:
+    async def publish(self, channel: str, payload: dict[str, Any]) -> bool:
         try:
             await self._redis.publish(channel, json.dumps(payload))
+            return True
         except (RedisError, OSError) as exc:
             # Waiters elsewhere re-read from their tokens when Redis is back.
             log.warning("could not publish to Redis: %s", exc)
             await self._local.publish(channel, payload)
+            return False
 
     def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED) -> Subscription:
         subscription = Subscription(self, channels, max_queued)

@@ -2,7 +2,7 @@
 
 Request bodies and the config file are both described as dataclasses; a
 field's annotation gives its type, its default makes it optional and
-``field(metadata=...)`` adds limits (``max_len``, ``min``, ``max``,
+``field(metadata=...)`` adds limits (``max_len``, ``item_max_len``, ``min``, ``max``,
 ``choices``, ``key`` for a JSON name that is not an identifier).
 """
 
@@ -60,7 +60,10 @@ def parse(cls: type[T], data: Any, *, strict: bool = False, path: str = "") -> T
         value = _check(hints[f.name], data[key], where, strict)
         _check_limits(f.metadata, value, where)
         values[f.name] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except SchemaError as exc:  # a check across fields, in the class's __post_init__
+        raise SchemaError(_join(path, exc.path), exc.problem) from None
 
 
 @functools.cache
@@ -152,6 +155,8 @@ def _check_limits(meta: typing.Mapping[str, Any], value: Any, path: str) -> None
         return
     if "max_len" in meta and len(value) > meta["max_len"]:
         raise SchemaError(path, f"must be at most {meta['max_len']} long")
+    if "item_max_len" in meta and any(len(item) > meta["item_max_len"] for item in value):
+        raise SchemaError(path, f"must hold items at most {meta['item_max_len']} long")
     if "min_len" in meta and len(value) < meta["min_len"]:
         raise SchemaError(path, f"must be at least {meta['min_len']} long")
     if "min" in meta and value < meta["min"]:

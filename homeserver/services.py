@@ -20,8 +20,10 @@ from homeserver.ephemeral.redis_store import RedisEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.presence import PresenceService
-from homeserver.ratelimit import RateLimiter
+from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
 from homeserver.redis_notifier import RedisNotifier
+from homeserver.redis_ratelimit import RedisBuckets
+from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.service import RoomService
 from homeserver.rooms.writer import EventWriter
@@ -30,6 +32,7 @@ from homeserver.storage.accounts import AccountStore
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
+from homeserver.storage.invites import InviteStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.user_data import UserDataStore
@@ -67,6 +70,7 @@ class Homeserver:
         self.presence.close()
         self.accounts.close()
         await self.ephemeral.close()
+        await self.ratelimiter.close()
         await self.notifier.close()
         await self.db.close()
 
@@ -86,6 +90,7 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
         raise
     notifier: Notifier = LocalNotifier()
     ephemeral: EphemeralStore = MemoryEphemeralStore()
+    buckets: Buckets = MemoryBuckets(clock)
     if config.redis:
         redis_notifier = RedisNotifier(config.redis)
         try:
@@ -95,42 +100,49 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
             await db.close()
             raise
         notifier, ephemeral = redis_notifier, RedisEphemeralStore(config.redis)
-    server = wire(config, clock, db, key, notifier, ephemeral)
+        buckets = RedisBuckets(config.redis, clock)
+    server = wire(config, clock, db, key, notifier, ephemeral, buckets)
     server.presence.start()
     await server.accounts.start()
     return server
 
 
 def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
-         notifier: Notifier, ephemeral: EphemeralStore) -> Homeserver:
+         notifier: Notifier, ephemeral: EphemeralStore, buckets: Buckets) -> Homeserver:
     """Build every service on open storage; each gets only the stores it needs."""
     name = config.server_name
     account_store, event_store, dm_store = AccountStore(db), EventStore(db), DmStore(db)
     receipt_store, user_data_store = ReceiptStore(db), UserDataStore(db)
     outbox = FederationStore(db) if config.federation.enabled else None
-    writer = EventWriter(db, event_store, dm_store, notifier, key, name, clock, outbox)
-    rooms = RoomService(writer, event_store, dm_store, account_store, name, clock)
-    reader = RoomReader(event_store, clock)
+    invite_store = InviteStore(db)
+    writer = EventWriter(db, event_store, dm_store, notifier, key, name, clock, invite_store,
+                         outbox)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writer, clock)
+    invites = RemoteInvites(writer, invite_store, dm_store, user_data, clock,
+                            config.federation.max_pending_invites)
+    rooms = RoomService(writer, event_store, dm_store, account_store, invites, name, clock)
+    reader = RoomReader(event_store, clock)
     typing = TypingService(event_store, writer, notifier, ephemeral, clock,
                            config.typing.max_timeout_ms)
+    ratelimiter = RateLimiter(config.rate_limits, buckets)
     presence = PresenceService(event_store, account_store, writer, notifier, ephemeral, clock,
-                               config.presence.idle_ms, config.presence.offline_grace_ms)
+                               config.presence.idle_ms, config.presence.offline_grace_ms,
+                               config.presence.max_remote_per_server)
     return Homeserver(
         config=config,
         clock=clock,
         db=db,
         signing_key=key,
         notifier=notifier,
-        ratelimiter=RateLimiter(config.rate_limits, clock),
-        accounts=AccountService(account_store, notifier, name, clock),
+        ratelimiter=ratelimiter,
+        accounts=AccountService(account_store, notifier, ratelimiter, name, clock),
         rooms=rooms,
         reader=reader,
         dms=DmService(rooms, user_data, dm_store, event_store, receipt_store, account_store,
                       clock),
         user_data=user_data,
         sync=SyncService(event_store, receipt_store, user_data_store, reader, writer, notifier,
-                         typing, presence, ephemeral, clock),
+                         typing, presence, ephemeral, invites, clock),
         typing=typing,
         presence=presence,
         ephemeral=ephemeral,

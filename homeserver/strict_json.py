@@ -30,7 +30,8 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 
 
-def loads(raw: bytes | str, *, safe_numbers: bool = False) -> Any:
+def loads(raw: bytes | str, *, safe_numbers: bool = False,
+          max_nesting: int = MAX_NESTING) -> Any:
     """Decode untrusted JSON; NotJson or BadJson (never another error) if it cannot be used."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
@@ -41,19 +42,20 @@ def loads(raw: bytes | str, *, safe_numbers: bool = False) -> Any:
         value = json.loads(text, parse_constant=_reject_constant, parse_int=parse_int,
                            parse_float=parse_float)
     except RecursionError:
-        raise _too_deep(text) from None
+        raise _too_deep(text, max_nesting) from None
     except ValueError:
         raise NotJson("Content not JSON") from None
-    if text.count("[") + text.count("{") > MAX_NESTING:  # else it cannot be too deep
-        check_nesting(value)
+    if text.count("[") + text.count("{") > max_nesting:  # else it cannot be too deep
+        check_nesting(value, max_nesting)
     if _SURROGATE_ESCAPE.search(text) and not _encodable(value):
         raise NotJson("Content holds a lone surrogate, which is not Unicode text")
     return value
 
 
-def loads_object(raw: bytes | str, *, safe_numbers: bool = False) -> dict[str, Any]:
+def loads_object(raw: bytes | str, *, safe_numbers: bool = False,
+                 max_nesting: int = MAX_NESTING) -> dict[str, Any]:
     """:func:`loads`, and the value must be an object (M_BAD_JSON otherwise)."""
-    value = loads(raw, safe_numbers=safe_numbers)
+    value = loads(raw, safe_numbers=safe_numbers, max_nesting=max_nesting)
     if not isinstance(value, dict):
         raise BadJson("Content must be a JSON object")
     return value
@@ -74,12 +76,12 @@ def check_nesting(value: Any, limit: int = MAX_NESTING) -> None:
         level = below
 
 
-def _too_deep(text: str) -> BadJson | NotJson:
+def _too_deep(text: str, max_nesting: int) -> BadJson | NotJson:
     # The parser gave up on depth before reaching the end: unbalanced brackets
     # mean it was not JSON anyway, balanced ones that it was merely too deep.
     bare = _STRING.sub("", text)
     if bare.count("[") + bare.count("{") == bare.count("]") + bare.count("}"):
-        return BadJson(f"JSON nested more than {MAX_NESTING} deep")
+        return BadJson(f"JSON nested more than {max_nesting} deep")
     return NotJson("Content not JSON")
 
 

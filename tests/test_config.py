@@ -48,6 +48,7 @@ def test_registration_closed_by_default_off_loopback() -> None:
         ("redis: http://x\n", "redis"),
         ("federation: {endpoints: {b.example: ftp://b}}\n", "federation.endpoints.b.example"),
         ("server_name: 'bad name'\n", "server_name"),
+        ("listen: {trusted_proxies: [10.0.0.0/33]}\n", "listen.trusted_proxies"),
         ("- a list\n", "mapping"),
         ("key: [unclosed\n", "not valid YAML"),
     ],

@@ -112,7 +112,8 @@ async def test_twenty_concurrent_starts_make_one_room(api: Api, homeserver: Home
     results = await asyncio.gather(*calls)
     rooms = {r["room_id"] if isinstance(r, dict) else r for r in results}
     assert len(rooms) == 1
-    assert sum(1 for r in results if isinstance(r, dict) and r["created"]) == 1
+    # If one of the createRoom calls won, no DM call created it (createRoom does not say).
+    assert sum(1 for r in results if isinstance(r, dict) and r["created"]) <= 1
     room = rooms.pop()
     creates = await homeserver.db.fetchval(
         "SELECT COUNT(*) FROM events WHERE type = 'm.room.create'"

@@ -50,6 +50,16 @@ async def test_lapsed_users_go_offline_once(store: EphemeralStore) -> None:
     assert await store.presence_changed_since(2) == ["@a"]
 
 
+async def test_a_forgotten_user_leaves_nothing_behind(store: EphemeralStore) -> None:
+    await store.set_presence("@a", PresenceState("online", 1000, "hi"), bump=True)
+    await store.set_presence("@b", PresenceState("online", 1000), bump=True)
+    await store.keep_alive(["@a", "@b"], 5000)
+    await store.forget_presence("@a")
+    assert list(await store.presence_of(["@a", "@b"])) == ["@b"]
+    assert await store.presence_changed_since(0) == ["@b"]
+    assert await store.take_lapsed(6000) == [("@b", 3)]
+
+
 async def test_a_cancelled_caller_is_not_kept_running(redis_url: str) -> None:
     """redis-py 8.0 and 8.1 swallow a task's cancellation mid-command (hence redis<8)."""
     store = RedisEphemeralStore(redis_url)

@@ -74,19 +74,27 @@ class Cluster:
             await self.stop(name)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-async def cluster(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Cluster]:
+@contextlib.asynccontextmanager
+async def two_servers(tmp_path: Any, backend: str,
+                      overrides: dict[str, dict[str, Any]] | None = None
+                      ) -> AsyncIterator[Cluster]:
     """Both servers on the embedded default, or each on its own PostgreSQL database."""
     async with contextlib.AsyncExitStack() as stack:
         databases: dict[str, str | None] = {A: None, B: None}
-        if request.param == "postgres":
+        if backend == "postgres":
             for name in databases:
                 databases[name] = await stack.enter_async_context(fresh_postgres_database())
-        cluster = Cluster(tmp_path, databases)
+        cluster = Cluster(tmp_path, databases, overrides)
         await cluster.start(A)
         await cluster.start(B)
         yield cluster
         await cluster.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def cluster(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Cluster]:
+    async with two_servers(tmp_path, request.param) as cluster:
+        yield cluster
 
 
 async def timeline(api: Api, who: Account, room: str, since: str | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -14,11 +15,13 @@ from federation.request_auth import (
     RequestAuthError,
     XMatrix,
     authorization_header,
+    check_names,
     parse_authorization,
     request_json,
+    verify_canonical_request,
     verify_request,
 )
-from homeserver.events.canonical import encode_base64
+from homeserver.events.canonical import canonical_json, encode_base64
 from homeserver.events.keys import generate_signing_key
 
 KEY = generate_signing_key("abc")
@@ -156,3 +159,27 @@ def test_origin_values(origin_param: str, origin: str) -> None:
 def test_malformed_headers_are_refused(header: str) -> None:
     with pytest.raises(AuthHeaderError):
         parse_authorization(header)
+
+
+def test_a_canonical_body_verifies_from_its_bytes() -> None:
+    header = signed()
+    verify_canonical_request(header, PUBLIC, "PUT", URI, DEST, canonical_json(BODY))
+    for raw in (json.dumps(BODY).encode(), canonical_json({**BODY, "pdus": [1]})):
+        with pytest.raises(RequestAuthError):  # not canonical, or not what was signed
+            verify_canonical_request(header, PUBLIC, "PUT", URI, DEST, raw)
+    with pytest.raises(RequestAuthError):
+        verify_canonical_request(header, PUBLIC, "PUT", URI, "other.test", canonical_json(BODY))
+
+
+@pytest.mark.parametrize("origin", [
+    "a b", "x@127.0.0.1:8448", "evil.test/path", "evil.test:99999", "[::1", 'we"ird', "",
+    "evil.test#", "ex\u00e4mple.test",
+])
+def test_an_origin_that_is_not_a_server_name_is_refused(origin: str) -> None:
+    with pytest.raises(RequestAuthError, match="not a server name"):
+        check_names(XMatrix(origin, DEST, "ed25519:abc", "sig"), DEST)
+
+
+@pytest.mark.parametrize("origin", ["a.test", "a.test:8448", "1.2.3.4:1", "[::1]:8448"])
+def test_server_names_pass(origin: str) -> None:
+    check_names(XMatrix(origin, None, "ed25519:abc", "sig"), DEST)

@@ -81,3 +81,27 @@ async def test_logout_revokes_the_token_and_clears_the_cookie(client: TestClient
     assert (await client.get(SESSION)).status == 401
     replay = await client.get(f"{V3}/account/whoami", cookies=stolen)
     assert (replay.status, (await replay.json())["errcode"]) == (401, "M_UNKNOWN_TOKEN")
+
+
+async def test_a_cross_site_form_cannot_log_the_browser_into_another_account(
+    client: TestClient
+) -> None:
+    """Login CSRF: a page elsewhere posts the attacker's credentials from the victim's browser."""
+    await register(client, "mallory", "hunter2!")
+    body = '{"username": "mallory", "password": "hunter2!"}'
+    for content_type in ("text/plain", "application/x-www-form-urlencoded",
+                         "multipart/form-data; boundary=x"):
+        form = await client.post(SESSION, data=body, headers={"Content-Type": content_type})
+        assert (form.status, (await form.json())["errcode"]) == (400, "M_NOT_JSON")
+        assert "Set-Cookie" not in form.headers
+    for origin in ("https://evil.example", "null"):
+        cross = await client.post(SESSION, data=body, headers={
+            "Content-Type": "application/json", "Origin": origin})
+        assert (cross.status, (await cross.json())["errcode"]) == (403, "M_FORBIDDEN")
+        assert "Set-Cookie" not in cross.headers
+    nobody = await client.get(SESSION)
+    assert nobody.status == 401  # the browser holds no session
+    ours = f"http://{client.host}:{client.port}"
+    own = await client.post(SESSION, data=body, headers={
+        "Content-Type": "application/json; charset=utf-8", "Origin": ours})
+    assert own.status == 200, await own.text()

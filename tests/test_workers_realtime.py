@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 
+from homeserver.accounts import TOKEN_CACHE_TTL_SECONDS
 from homeserver.clock import FakeClock
 from homeserver.services import HOMESERVER, Homeserver
 from tests.conftest import Account, Api, register
@@ -145,3 +148,30 @@ async def test_a_logout_on_one_worker_ends_the_token_on_the_other(
             break
         await asyncio.sleep(0.005)
     assert (resp.status, (await resp.json())["errcode"]) == (401, "M_UNKNOWN_TOKEN")
+
+
+async def test_a_logout_whose_announcement_is_lost_still_ends_within_the_cache_ttl(
+    workers: tuple[Api, Api], clock: FakeClock, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis drops the revocation: worker two must not serve the token for ever."""
+    one, two = workers
+    bob = await register(one.client, "bob")
+    whoami = "/_matrix/client/v3/account/whoami"
+    assert (await two.call("GET", whoami, bob))["user_id"] == bob.user_id  # now cached on two
+
+    async def lost(*args: Any) -> None:
+        raise RedisConnectionError("Redis went away")
+
+    monkeypatch.setattr(server_of(one).notifier._redis, "publish", lost)  # type: ignore[attr-defined]
+    with caplog.at_level(logging.ERROR, logger="homeserver.accounts"):
+        await one.call("POST", "/_matrix/client/v3/logout", bob, {})
+    assert any(r.levelno == logging.ERROR and "did not reach the other workers" in r.getMessage()
+               for r in caplog.records)
+    assert (await one.client.get(whoami, headers=bob.auth)).status == 401
+    clock.advance(TOKEN_CACHE_TTL_SECONDS - 1)
+    assert (await two.client.get(whoami, headers=bob.auth)).status == 200  # the cache's grace
+    clock.advance(1)
+    resp = await two.client.get(whoami, headers=bob.auth)
+    assert (resp.status, (await resp.json())["errcode"]) == (401, "M_UNKNOWN_TOKEN")
+    assert TOKEN_CACHE_TTL_SECONDS <= 60

@@ -64,6 +64,10 @@ class MemoryEphemeralStore(EphemeralStore):
     async def presence_changed_since(self, serial: int) -> list[str]:
         return [u for u, s in self._presence_changed.items() if s > serial]
 
+    async def forget_presence(self, user_id: str) -> None:
+        for kept in (self._presence, self._presence_changed, self._deadlines):
+            kept.pop(user_id, None)
+
     async def keep_alive(self, user_ids: Iterable[str], deadline_ms: int) -> None:
         for user in user_ids:
             self._deadlines[user] = max(deadline_ms, self._deadlines.get(user, 0))

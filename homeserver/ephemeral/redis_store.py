@@ -144,6 +144,13 @@ class RedisEphemeralStore(EphemeralStore):
         return await self._safe(
             self._redis.zrangebyscore(self._key("presence_changed"), f"({serial}", "+inf"), [])
 
+    async def forget_presence(self, user_id: str) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.delete(self._key("presence", user_id))
+        pipe.zrem(self._key("presence_changed"), user_id)
+        pipe.zrem(self._key("presence_live"), user_id)
+        await self._safe(pipe.execute(), None)
+
     async def keep_alive(self, user_ids: Iterable[str], deadline_ms: int) -> None:
         mapping = {user: deadline_ms for user in user_ids}
         if mapping:

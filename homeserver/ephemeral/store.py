@@ -61,6 +61,11 @@ class EphemeralStore(ABC):
         """Users whose presence changed after ``serial``."""
 
     @abstractmethod
+    async def forget_presence(self, user_id: str) -> None:
+        """Drop everything kept about the user's presence (another server's user we no
+        longer hold)."""
+
+    @abstractmethod
     async def keep_alive(self, user_ids: Iterable[str], deadline_ms: int) -> None:
         """Move each user's liveness deadline to at least ``deadline_ms``."""
 

@@ -6,6 +6,7 @@ exist answers exactly like one the requester is not in.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -110,6 +111,7 @@ class RoomReader:
         cursor = from_pos
         exhausted = False
         for _ in range(MAX_SCAN_BATCHES):
+            await asyncio.sleep(0)  # SQLite never suspends: let others in between batches
             batch = await self._batch(room_id, cursor, to_pos, backwards, limit)
             if not batch:
                 exhausted = True

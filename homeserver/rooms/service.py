@@ -9,6 +9,7 @@ from homeserver import ids
 from homeserver.clock import Clock
 from homeserver.errors import Forbidden, MatrixError, NotFound
 from homeserver.rooms import presets
+from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.writer import ROOM_VERSION, EventWriter, WriteTxn
 from homeserver.storage.accounts import AccountStore
 from homeserver.storage.dms import DmStore
@@ -16,6 +17,11 @@ from homeserver.storage.events import EventStore, StoredEvent
 
 NOT_MEMBER = "You are not a member of this room"
 DM_TOUCHING_TYPES = {"m.room.message", "m.room.encrypted", "m.sticker"}
+
+
+def txn_scope(action: str, room_id: str, target: str) -> str:
+    """What a transaction ID is scoped to besides the device: the request's path."""
+    return f"{action}/{room_id}/{target}"
 
 
 @dataclass
@@ -34,8 +40,10 @@ class RoomSpec:
 
 class RoomService:
     def __init__(self, writer: EventWriter, events: EventStore, dms: DmStore,
-                 accounts: AccountStore, server_name: str, clock: Clock) -> None:
+                 accounts: AccountStore, invites: RemoteInvites, server_name: str,
+                 clock: Clock) -> None:
         self.writer = writer
+        self.invites = invites
         self.events = events
         self.dms = dms
         self.accounts = accounts
@@ -90,16 +98,22 @@ class RoomService:
     async def send(self, sender: str, device_id: str, room_id: str, event_type: str,
                    content: dict[str, Any], txn_id: str | None = None,
                    state_key: str | None = None) -> str:
-        """Send a message or state event; the same txn_id from a device gives the same event."""
+        """Send a message or state event.
+
+        The same txn_id from a device, to the same room and event type, gives
+        the same event; in another room or of another type it is a new event.
+        """
+        scope = txn_scope("send", room_id, event_type)
         async with self.writer.transaction() as txn:
             if txn_id is not None:
-                earlier = await self.events.event_for_txn(txn.conn, sender, device_id, txn_id)
+                earlier = await self.events.event_for_txn(txn.conn, sender, device_id, scope,
+                                                          txn_id)
                 if earlier is not None:
                     return earlier
             await self.require_joined(txn, room_id, sender)
             event = await self.writer.append(txn, room_id, sender, event_type, content, state_key)
             if txn_id is not None:
-                await self.events.record_txn(txn.conn, sender, device_id, txn_id,
+                await self.events.record_txn(txn.conn, sender, device_id, scope, txn_id,
                                              event.event_id, self.clock.time_ms())
             if event_type in DM_TOUCHING_TYPES:
                 await self.dms.touch(txn.conn, room_id, event.event_id, self.clock.time_ms())
@@ -112,8 +126,9 @@ class RoomService:
 
     async def redact(self, sender: str, device_id: str, room_id: str, target_id: str,
                      reason: str | None, txn_id: str) -> str:
+        scope = txn_scope("redact", room_id, target_id)
         async with self.writer.transaction() as txn:
-            earlier = await self.events.event_for_txn(txn.conn, sender, device_id, txn_id)
+            earlier = await self.events.event_for_txn(txn.conn, sender, device_id, scope, txn_id)
             if earlier is not None:
                 return earlier
             await self.require_joined(txn, room_id, sender)
@@ -126,8 +141,8 @@ class RoomService:
             event = await self.writer.append(txn, room_id, sender, "m.room.redaction", content,
                                              extra={"redacts": target_id})
             await self.events.mark_redacted(txn.conn, target_id, event.event_id)
-            await self.events.record_txn(txn.conn, sender, device_id, txn_id, event.event_id,
-                                         self.clock.time_ms())
+            await self.events.record_txn(txn.conn, sender, device_id, scope, txn_id,
+                                         event.event_id, self.clock.time_ms())
         return event.event_id
 
     async def _require_power(self, txn: WriteTxn, room_id: str, user_id: str,
@@ -148,12 +163,16 @@ class RoomService:
             await self.set_membership(txn, room_id, inviter, target, "invite", reason=reason)
 
     async def join(self, user_id: str, room_id: str) -> None:
+        if await self.invites.accept(user_id, room_id):
+            return
         async with self.writer.transaction() as txn:
             if not await self.events.room_exists(txn.conn, room_id):
                 raise NotFound("No such room")
             await self.set_membership(txn, room_id, user_id, user_id, "join")
 
     async def leave(self, user_id: str, room_id: str, reason: str | None = None) -> None:
+        if await self.invites.reject(user_id, room_id):
+            return
         async with self.writer.transaction() as txn:
             row = await self.events.membership(room_id, user_id, txn.conn)
             if row is None or row["membership"] not in ("join", "invite", "knock"):

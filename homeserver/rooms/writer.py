@@ -35,6 +35,7 @@ from homeserver.storage.database import Connection, Database
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore, StoredEvent
 from homeserver.storage.federation import FederationStore
+from homeserver.storage.invites import InviteStore
 from homeserver.storage.stream import next_position
 
 ROOM_VERSION = "10"
@@ -63,8 +64,9 @@ class WriteTxn:
 class EventWriter:
     def __init__(self, db: Database, events: EventStore, dms: DmStore, notifier: Notifier,
                  key: SigningKey, server_name: str, clock: Clock,
-                 outbox: FederationStore | None = None) -> None:
+                 invites: InviteStore, outbox: FederationStore | None = None) -> None:
         self.db = db
+        self.invites = invites
         self.events = events
         self.dms = dms
         self.outbox = outbox  # None: federation off, nothing is queued for other servers
@@ -107,43 +109,26 @@ class EventWriter:
         await self._queue_for_other_servers(txn, event)
         return event
 
-    async def accept_remote(self, txn: WriteTxn, pdu: dict[str, Any],
-                            event_id: str) -> StoredEvent:
+    async def accept_remote(self, txn: WriteTxn, pdu: dict[str, Any], event_id: str,
+                            new_room: bool = False) -> StoredEvent:
         """Store a PDU another server sent (already checked for validity) if the auth
-        rules allow it against the room's current state; Forbidden otherwise."""
+        rules allow it against the room's current state; Forbidden otherwise. Only a
+        join we asked for (``new_room``) may bring a room we do not hold yet."""
         existing = await self.events.event(event_id, txn.conn)
         if existing is not None:
             return existing
         room_id = pdu["room_id"]
         known = await self.events.room_exists(txn.conn, room_id)
-        if pdu["type"] == "m.room.create" and pdu.get("state_key") == "" and not known:
+        if not known:
+            if not (new_room and pdu["type"] == "m.room.create" and pdu.get("state_key") == ""):
+                raise Forbidden("Unknown room")
             await self.events.insert_room(txn.conn, room_id, ROOM_VERSION, pdu["sender"],
                                           False, self.clock.time_ms())
-        elif not known:
-            raise Forbidden("Unknown room")
+            await self.invites.forget_room(txn.conn, room_id)
+        elif pdu["type"] == "m.room.create":
+            raise Forbidden("The room has its create event already")
         auth_state = await self._auth_state(txn.conn, room_id, pdu)
         _authorise(pdu, auth_state)
-        event = StoredEvent(await txn.next_position(), event_id, pdu)
-        await self.events.insert_event(txn.conn, event)
-        await self._announce(txn, event)
-        return event
-
-    async def accept_invite(self, txn: WriteTxn, pdu: dict[str, Any],
-                            event_id: str) -> StoredEvent | None:
-        """Store another server's invite of one of our users (signature already checked).
-        We may not hold the room's state yet, so the invite is kept as it came; the
-        auth rules apply once the user joins. None if they are already in the room."""
-        existing = await self.events.event(event_id, txn.conn)
-        if existing is not None:
-            return existing
-        room_id, target = pdu["room_id"], pdu["state_key"]
-        if not await self.events.room_exists(txn.conn, room_id):
-            await self.events.insert_room(txn.conn, room_id, ROOM_VERSION, pdu["sender"],
-                                          bool(pdu["content"].get("is_direct")),
-                                          self.clock.time_ms())
-        current = await self.events.membership(room_id, target, txn.conn)
-        if current is not None and current["membership"] == "join":
-            return None
         event = StoredEvent(await txn.next_position(), event_id, pdu)
         await self.events.insert_event(txn.conn, event)
         await self._announce(txn, event)

@@ -24,6 +24,12 @@ class DmStore:
         )
         return changed == 1
 
+    async def set_room(self, conn: Connection, low: str, high: str, room_id: str) -> None:
+        await conn.execute(
+            "UPDATE dm_pairs SET room_id = $3 WHERE user_low = $1 AND user_high = $2",
+            low, high, room_id,
+        )
+
     async def pair_of_room(self, room_id: str, conn: Connection | None = None) -> Row | None:
         return await (conn or self.db).fetchrow(
             "SELECT user_low, user_high FROM dm_pairs WHERE room_id = $1", room_id

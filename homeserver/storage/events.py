@@ -234,6 +234,17 @@ class EventStore:
         )
         return row is not None
 
+    async def shares_room_with_local_user(self, user_id: str) -> bool:
+        """Whether ``user_id`` is joined to a room that one of our own users is joined to."""
+        row = await self.db.fetchrow(
+            "SELECT 1 FROM memberships a JOIN memberships b ON a.room_id = b.room_id"
+            " JOIN users u ON u.user_id = b.user_id"
+            " WHERE a.user_id = $1 AND a.membership = 'join' AND b.membership = 'join'"
+            " LIMIT 1",
+            user_id,
+        )
+        return row is not None
+
     async def co_members(self, user_id: str) -> set[str]:
         """Everyone joined to a room this user is joined to (themselves included)."""
         rows = await self.db.fetch(
@@ -251,11 +262,12 @@ class EventStore:
         )
 
     # transaction IDs -------------------------------------------------------
-    async def event_for_txn(self, conn: Connection, user_id: str, device_id: str,
+    async def event_for_txn(self, conn: Connection, user_id: str, device_id: str, scope: str,
                             txn_id: str) -> str | None:
         return await conn.fetchval(
-            "SELECT event_id FROM txn_ids WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
-            user_id, device_id, txn_id,
+            "SELECT event_id FROM txn_ids"
+            " WHERE user_id = $1 AND device_id = $2 AND scope = $3 AND txn_id = $4",
+            user_id, device_id, scope, txn_id,
         )
 
     async def txn_ids_of(self, user_id: str, device_id: str,
@@ -272,10 +284,10 @@ class EventStore:
         )
         return {r["event_id"]: r["txn_id"] for r in rows}
 
-    async def record_txn(self, conn: Connection, user_id: str, device_id: str, txn_id: str,
-                         event_id: str, now_ms: int) -> None:
+    async def record_txn(self, conn: Connection, user_id: str, device_id: str, scope: str,
+                         txn_id: str, event_id: str, now_ms: int) -> None:
         await conn.execute(
-            "INSERT INTO txn_ids (user_id, device_id, txn_id, event_id, created_ts)"
-            " VALUES ($1, $2, $3, $4, $5)",
-            user_id, device_id, txn_id, event_id, now_ms,
+            "INSERT INTO txn_ids (user_id, device_id, scope, txn_id, event_id, created_ts)"
+            " VALUES ($1, $2, $3, $4, $5, $6)",
+            user_id, device_id, scope, txn_id, event_id, now_ms,
         )

@@ -53,6 +53,19 @@ class FederationStore:
                     server_name, key.key_id, key.verify_key, key.valid_until_ts,
                     key.expired_ts)
 
+    async def prune_server_keys(self, max_servers: int) -> None:
+        """Keep the keys of at most ``max_servers`` servers: those valid the longest."""
+        count = await self.db.fetchval("SELECT COUNT(DISTINCT server_name) FROM server_keys")
+        if count <= max_servers:
+            return
+        rows = await self.db.fetch(
+            "SELECT server_name FROM server_keys GROUP BY server_name"
+            " ORDER BY MAX(valid_until_ts), server_name LIMIT $1", count - max_servers)
+        async with self.db.transaction() as conn:
+            for row in rows:
+                await conn.execute("DELETE FROM server_keys WHERE server_name = $1",
+                                   row["server_name"])
+
     # outbound queue ----------------------------------------------------------
     async def enqueue_pdu(self, conn: Connection, destinations: list[str],
                           stream_ordering: int, pdu_json: str) -> None:

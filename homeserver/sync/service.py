@@ -19,6 +19,7 @@ from homeserver.ephemeral import EphemeralStore
 from homeserver.events.format import stripped_state
 from homeserver.notifier import Notifier, Subscription, user_channel
 from homeserver.presence import PresenceService
+from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage.events import EventStore, StoredEvent
@@ -79,7 +80,7 @@ class SyncService:
     def __init__(self, events: EventStore, receipts: ReceiptStore, user_data: UserDataStore,
                  reader: RoomReader, writer: EventWriter, notifier: Notifier,
                  typing: TypingService, presence: PresenceService, ephemeral: EphemeralStore,
-                 clock: Clock) -> None:
+                 invites: RemoteInvites, clock: Clock) -> None:
         self.events = events
         self.receipts = receipts
         self.user_data = user_data
@@ -89,6 +90,7 @@ class SyncService:
         self.typing = typing
         self.presence = presence
         self.ephemeral = ephemeral
+        self.invites = invites
         self.clock = clock
         self.stopping = False
         self._waiting: set[Subscription] = set()
@@ -157,12 +159,31 @@ class SyncService:
                            if r["room_id"] in changed or r["stream_ordering"] > since]
         for row in memberships:
             room_id = row["room_id"]
+            # SQLite answers without suspending: yield, so that one user's many
+            # rooms never hold every other request until the whole sync is built.
+            await asyncio.sleep(0)
             if room_filter.allows_room(room_id):
                 await self._add_room(request, result, row, account_data.get(room_id, []),
                                      typing.get(room_id))
+        await self._add_remote_invites(request, result)
         result.account_data = account_data.get(GLOBAL, [])
         result.presence = await self._presence(request)
         return result
+
+    async def _add_remote_invites(self, request: SyncRequest, result: SyncResult) -> None:
+        """Invites into rooms on other servers that we do not hold, and their rejections."""
+        for view in await self.invites.for_sync(request.user_id, request.since,
+                                                result.position):
+            if not request.sync_filter.room.allows_room(view.room_id):
+                continue
+            if view.membership == "invite":
+                result.rooms["invite"][view.room_id] = {
+                    "invite_state": {"events": view.stripped_state}}
+            else:  # rejected after the token (an initial sync gets pending invites only)
+                result.rooms["leave"][view.room_id] = {
+                    "timeline": {"events": [], "limited": False,
+                                 "prev_batch": make_token(result.position)},
+                    "state": {"events": []}, "account_data": {"events": []}}
 
     async def _changed_rooms(self, user_id: str, since: int, upto: int) -> set[str]:
         return (await self.events.rooms_with_events(user_id, since, upto)

@@ -1,0 +1,46 @@
+"""No secret reaches the access log, however its query key is percent-encoded."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from client_api.middleware import redact_path
+from tests.conftest import register
+
+# Each spelling names the key aiohttp decodes as access_token, so each one logs in.
+TOKEN_KEYS = ["access_token", "access%5Ftoken", "%61ccess_token", "%61ccess%5f%74oken",
+              "access_t%6Fken"]
+
+
+@pytest.mark.parametrize("key", TOKEN_KEYS)
+async def test_an_encoded_token_key_authenticates_but_is_never_logged(
+    client: Any, caplog: pytest.LogCaptureFixture, key: str
+) -> None:
+    alice = await register(client, "alice")
+    with caplog.at_level(logging.INFO, logger="homeserver.access"):
+        resp = await client.get(f"/_matrix/client/v3/account/whoami?{key}={alice.access_token}")
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["user_id"] == alice.user_id
+    logged = [r.getMessage() for r in caplog.records if r.name == "homeserver.access"]
+    assert any("/account/whoami?" in line for line in logged)
+    assert not any(alice.access_token in line for line in logged), logged
+    assert any("=<redacted>" in line for line in logged)
+
+
+@pytest.mark.parametrize("query", [
+    "password=hunter2", "new_password=hunter2", "login_token=hunter2", "loginToken=hunter2",
+    "client_secret=hunter2", "refresh%5Ftoken=hunter2", "%2561ccess_token=hunter2",
+])
+def test_other_secret_like_query_keys_are_redacted(query: str) -> None:
+    redacted = redact_path(f"/_matrix/client/v3/sync?since=s1&{query}&timeout=0")
+    assert "hunter2" not in redacted
+    assert redacted.startswith("/_matrix/client/v3/sync?since=s1&")
+    assert redacted.endswith("=<redacted>&timeout=0")
+
+
+def test_ordinary_queries_are_logged_as_they_are() -> None:
+    path = "/_matrix/client/v3/rooms/!r:x/messages?dir=b&limit=10&from=s5"
+    assert redact_path(path) == path
