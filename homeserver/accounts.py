@@ -9,7 +9,7 @@ import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from homeserver import ids, passwords
+from homeserver import ids
 from homeserver.clock import Clock
 from homeserver.errors import (
     Forbidden,
@@ -20,6 +20,7 @@ from homeserver.errors import (
     UserInUse,
 )
 from homeserver.notifier import REVOCATIONS_CHANNEL, Notifier, Subscription
+from homeserver.passwords import PasswordHasher
 from homeserver.ratelimit import RateLimiter
 from homeserver.storage.accounts import AccountStore, Device
 
@@ -54,8 +55,9 @@ def hash_token(token: str) -> str:
 
 class AccountService:
     def __init__(self, store: AccountStore, notifier: Notifier, limiter: RateLimiter,
-                 server_name: str, clock: Clock) -> None:
+                 server_name: str, clock: Clock, hasher: PasswordHasher) -> None:
         self.store = store
+        self.hasher = hasher
         self.notifier = notifier
         self.limiter = limiter
         self.server_name = server_name
@@ -75,6 +77,7 @@ class AccountService:
     def close(self) -> None:
         if self._listener is not None:
             self._listener.cancel()
+        self.hasher.close()
 
     async def _evict_revoked(self, subscription: Subscription) -> None:
         with subscription:
@@ -116,7 +119,7 @@ class AccountService:
         if username is None:
             username = "user_" + ids.random_string(12, "abcdefghijklmnopqrstuvwxyz0123456789")
         user_id = await self.check_username_available(username)
-        hashed = await passwords.hash_password(password) if password else None
+        hashed = await self.hasher.hash(password) if password else None
         if not await self.store.create_user(user_id, hashed, self.clock.time_ms()):
             raise UserInUse("User ID already taken")
         return user_id
@@ -132,7 +135,7 @@ class AccountService:
         # count, and concurrent guesses cannot all pass one check before any is spent.
         await self.limiter.check("login_failures", user_id)
         stored = await self.store.password_hash(user_id)
-        if not await passwords.verify_password(password, stored):
+        if not await self.hasher.verify(password, stored):
             raise Forbidden("Invalid username or password")
         await self.limiter.refund("login_failures", user_id)
         return user_id

@@ -67,6 +67,8 @@ class Limits:
     # A bigger client frame is refused before it is read (close 1009); room for a
     # 32,000-character message however its characters are encoded.
     socket_max_frame_bytes: int = optional(262_144, min=1024)
+    # Passwords hashed at once (16 MiB and a core each); more logins wait their turn.
+    password_hash_threads: int = optional(1, min=1, max=64)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.ephemeral.redis_store import RedisEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.notifier import LocalNotifier, Notifier
+from homeserver.passwords import PasswordHasher
 from homeserver.presence import PresenceService
 from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
 from homeserver.redis_notifier import RedisNotifier
@@ -135,7 +136,8 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
         signing_key=key,
         notifier=notifier,
         ratelimiter=ratelimiter,
-        accounts=AccountService(account_store, notifier, ratelimiter, name, clock),
+        accounts=AccountService(account_store, notifier, ratelimiter, name, clock,
+                                PasswordHasher(config.limits.password_hash_threads)),
         rooms=rooms,
         reader=reader,
         dms=DmService(rooms, user_data, dm_store, event_store, receipt_store, account_store,

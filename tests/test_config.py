@@ -44,6 +44,7 @@ def test_registration_closed_by_default_off_loopback() -> None:
         ("rate_limits: {login: {burst: 0}}\n", "rate_limits.login.burst"),
         ("registration: {open: maybe}\n", "registration.open"),
         ("limits: {max_body_byte: 5}\n", "limits.max_body_byte"),
+        ("limits: {password_hash_threads: 0}\n", "limits.password_hash_threads"),
         ("database: mysql://x/y\n", "database"),
         ("redis: http://x\n", "redis"),
         ("federation: {endpoints: {b.example: ftp://b}}\n", "federation.endpoints.b.example"),
