@@ -7,7 +7,7 @@ from aiohttp import web
 from client_api.http import hs, json_response, query_int, requester
 from homeserver import strict_json
 from homeserver.errors import BadJson, InvalidParam, NotJson
-from homeserver.sync.filters import SyncFilter, parse_filter
+from homeserver.sync.filters import NO_FILTER, SyncFilter, parse_filter
 from homeserver.sync.service import SyncRequest
 from homeserver.sync.tokens import parse_serial, parse_token
 
@@ -18,7 +18,7 @@ PRESENCE_STATES = {"online", "offline", "unavailable"}
 async def _filter(request: web.Request, user_id: str) -> SyncFilter:
     raw = request.query.get("filter")
     if not raw:
-        return SyncFilter()
+        return NO_FILTER
     if raw.lstrip().startswith("{"):
         try:
             data = strict_json.loads(raw)

@@ -20,7 +20,7 @@ from client_api.ws_dm import frame_sender, handle_frame
 from client_api.ws_frames import FrameSender, answer_frames, close_on_failure, socket_endpoint
 from homeserver.accounts import Requester
 from homeserver.services import Homeserver
-from homeserver.sync.filters import SyncFilter
+from homeserver.sync.filters import NO_FILTER
 from homeserver.sync.service import SyncRequest
 from homeserver.sync.tokens import parse_serial, parse_token
 
@@ -64,9 +64,10 @@ async def _push_syncs(sender: FrameSender, server: Homeserver, who: Requester,
             since=parse_token(token) if token else None,
             typing_since=parse_serial(token, 0) if token else None,
             presence_since=parse_serial(token, 1) if token else None,
-            sync_filter=SyncFilter(), timeout_ms=0 if first else WAIT_MS,
+            sync_filter=NO_FILTER, timeout_ms=0 if first else WAIT_MS,
         ))
         body = result.to_json()
         if first or not result.empty:
             await sender.send({"type": "sync", **body})
         token, first = body["next_batch"], False
+        del result, body  # not held through the wait: an idle socket keeps no old frame

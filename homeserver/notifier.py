@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 from abc import ABC, abstractmethod
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -47,13 +47,20 @@ def user_channel(user_id: str) -> str:
 
 
 class Subscription:
-    """A queue of messages from the channels it listens to."""
+    """A queue of messages from the channels it listens to.
+
+    One reader at a time. An idle subscription holds no queue: one is made for
+    the first message and dropped once read empty, since thousands of idle
+    sockets each hold a subscription.
+    """
 
     def __init__(self, notifier: Notifier, channels: Iterable[str],
                  max_queued: int = MAX_QUEUED) -> None:
         self.channels = frozenset(channels)
         self._notifier = notifier
-        self._queue: asyncio.Queue[Message] = asyncio.Queue(max_queued)
+        self._max_queued = max_queued
+        self._messages: deque[Message] | None = None
+        self._waiter: asyncio.Future[None] | None = None
         self.overflowed = False
 
     async def ready(self) -> None:
@@ -61,19 +68,32 @@ class Subscription:
         await self._notifier.confirm(self)
 
     def deliver(self, message: Message) -> None:
-        try:
-            self._queue.put_nowait(message)
-        except asyncio.QueueFull:
+        if self._messages is None:
+            self._messages = deque()
+        if len(self._messages) >= self._max_queued:
             self.overflowed = True  # the reader resyncs from its token; nothing is lost
+            return
+        self._messages.append(message)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def next(self, timeout: float | None = None) -> Message | None:
-        # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancel that races
-        # a message, leaving a closed socket's waiter running until its timeout.
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._queue.get()
-        except TimeoutError:
-            return None
+        if not self._messages:
+            self._waiter = asyncio.get_running_loop().create_future()
+            # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancel that races
+            # a message, leaving a closed socket's waiter running until its timeout.
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._waiter
+            except TimeoutError:
+                return None
+            finally:
+                self._waiter = None
+        assert self._messages
+        message = self._messages.popleft()
+        if not self._messages:
+            self._messages = None
+        return message
 
     def close(self) -> None:
         self._notifier.unsubscribe(self)
