@@ -47,6 +47,12 @@ class User:
             first = await self.call("POST", V3 + "/register", body, auth=False)
         self.user_id, self.token = first["user_id"], first["access_token"]
 
+    async def login(self, password: str = "bench-password-1") -> None:
+        """A password login: a new device and token (the server hashes the password)."""
+        body = {"type": "m.login.password", "password": password,
+                "identifier": {"type": "m.id.user", "user": self.user_id}}
+        self.token = (await self.call("POST", V3 + "/login", body, auth=False))["access_token"]
+
     async def create_dm(self, peer: str) -> str:
         body = {"is_direct": True, "invite": [peer], "preset": "trusted_private_chat"}
         return (await self.call("POST", V3 + "/createRoom", body))["room_id"]

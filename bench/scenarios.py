@@ -115,19 +115,24 @@ class Inbox:
 
 
 class SocketInbox:
-    """Our DM socket for a receiver: arrival time of each message body and typing frame."""
+    """Our socket for a receiver, arrival time of each message body and typing frame.
 
-    def __init__(self, user: User, peer: str) -> None:
+    The DM socket with ``peer`` by default; with ``path`` another of ours (the
+    general stream, whose messages come in sync frames).
+    """
+
+    def __init__(self, user: User, peer: str, path: str | None = None) -> None:
         self.user, self.peer = user, peer
+        self.path = path or f"/ws/dm/{peer}"
         self.expected: dict[str, asyncio.Future[float]] = {}
         self.typing = asyncio.Queue[float]()
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        url = self.user.base_url.replace("http", "ws", 1) + f"/ws/dm/{self.peer}"
+        url = self.user.base_url.replace("http", "ws", 1) + self.path
         self.ws = await self.user.session.ws_connect(url, headers=self.user.headers)
-        ready = await self.ws.receive_json()
-        assert ready["type"] == "ready", ready
+        first = await self.ws.receive_json()
+        assert first["type"] in ("ready", "sync"), first
         self._task = asyncio.create_task(self._loop())
 
     def expect(self, body: str) -> asyncio.Future[float]:
@@ -135,14 +140,21 @@ class SocketInbox:
         self.expected[body] = future
         return future
 
+    def _arrived(self, event: dict, now: float) -> None:
+        future = self.expected.pop(event.get("content", {}).get("body"), None)
+        if future is not None and not future.done():
+            future.set_result(now)
+
     async def _loop(self) -> None:
         async for msg in self.ws:
             now = time.perf_counter()
             frame = json.loads(msg.data)
             if frame["type"] == "message":
-                future = self.expected.pop(frame["event"]["content"].get("body"), None)
-                if future is not None and not future.done():
-                    future.set_result(now)
+                self._arrived(frame["event"], now)
+            elif frame["type"] == "sync":
+                for room in frame.get("rooms", {}).get("join", {}).values():
+                    for event in room.get("timeline", {}).get("events", []):
+                        self._arrived(event, now)
             elif frame["type"] == "typing":
                 self.typing.put_nowait(now)
 
@@ -282,42 +294,3 @@ async def sync_cost(bench: Bench, milestones: list[int]) -> dict[str, float]:
             times.append(time.perf_counter() - start)
         result[f"incremental /sync ms, {target} rooms"] = statistics.median(times) * 1000
     return result
-
-
-async def idle_sockets(bench: Bench, count: int, rss: Callable[[], float],
-                       holders: int = 50, samples: int = 20) -> dict[str, float]:
-    """``count`` idle DM sockets held open; memory each, and delivery to one more."""
-    peer = await bench.user()
-    owners = [await bench.user() for _ in range(holders)]
-    for owner in owners:
-        room = await owner.create_dm(peer.user_id)
-        await peer.join(room)
-    before = rss()
-    gate = asyncio.Semaphore(50)
-    sockets: list[aiohttp.ClientWebSocketResponse] = []
-
-    async def open_one(index: int) -> None:
-        owner = owners[index % holders]
-        url = owner.base_url.replace("http", "ws", 1) + f"/ws/dm/{peer.user_id}"
-        async with gate:
-            ws = await owner.session.ws_connect(url, headers=owner.headers, heartbeat=None)
-            await ws.receive_json()  # ready
-        sockets.append(ws)
-
-    await asyncio.gather(*(open_one(i) for i in range(count)))
-    await asyncio.sleep(1.0)  # let the server settle before reading its memory
-    per_socket_kib = (rss() - before) * 1024 / count
-    (pair,) = await bench.pairs(1)
-    sock = SocketInbox(pair.receiver, pair.sender.user_id)
-    await sock.start()
-    latencies = []
-    for n in range(samples):
-        body = f"idle-{bench.run_id}-{n}"
-        arrived = sock.expect(body)
-        start = time.perf_counter()
-        await pair.sender.send(pair.room_id, body)
-        latencies.append(await asyncio.wait_for(arrived, WAIT) - start)
-    await sock.stop()
-    await asyncio.gather(*(ws.close() for ws in sockets))
-    return {"idle sockets": float(count), "server KiB per idle socket": per_socket_kib,
-            **summary(f"send → DM socket with {count} others open", latencies)}
