@@ -172,6 +172,7 @@ class FrameSender:
         self.timeout_s = timeout_s
 
     async def send(self, frame: dict[str, Any]) -> None:
+        # Real time, not the injected clock: this bounds a write to a peer's TCP socket.
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self.ws.send_json(frame)

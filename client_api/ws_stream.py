@@ -25,7 +25,6 @@ from homeserver.sync.service import SyncRequest
 from homeserver.sync.tokens import parse_serial, parse_token
 
 routes = web.RouteTableDef()
-WAIT_MS = 30_000
 
 
 @routes.get("/_matrix/client/unstable/ws")
@@ -56,17 +55,22 @@ async def _serve(sender: FrameSender, server: Homeserver, who: Requester,
 
 async def _push_syncs(sender: FrameSender, server: Homeserver, who: Requester,
                       token: str | None) -> None:
-    """Send the first sync frame, then one frame per change, each from the last token."""
-    first = True
-    while not sender.ws.closed and not server.sync.stopping:
-        result = await server.sync.sync(SyncRequest(
-            user_id=who.user_id, device_id=who.device_id,
-            since=parse_token(token) if token else None,
-            typing_since=parse_serial(token, 0) if token else None,
-            presence_since=parse_serial(token, 1) if token else None,
-            sync_filter=SyncFilter(), timeout_ms=0 if first else WAIT_MS,
-        ))
-        body = result.to_json()
-        if first or not result.empty:
-            await sender.send({"type": "sync", **body})
-        token, first = body["next_batch"], False
+    """Send the first sync frame, then one frame per change, each from the last token.
+
+    One subscription serves the whole socket; each wake is answered by reading
+    from the last token, so a frame holds everything since the one before."""
+    async with server.sync.listen(who.user_id) as listener:
+        first = True
+        while not sender.ws.closed and not server.sync.stopping:
+            result = await server.sync.build(SyncRequest(
+                user_id=who.user_id, device_id=who.device_id,
+                since=parse_token(token) if token else None,
+                typing_since=parse_serial(token, 0) if token else None,
+                presence_since=parse_serial(token, 1) if token else None,
+                sync_filter=SyncFilter(),
+            ))
+            body = result.to_json()
+            if first or not result.empty:
+                await sender.send({"type": "sync", **body})
+            token, first = body["next_batch"], False
+            await listener.wait(None)

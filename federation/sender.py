@@ -76,7 +76,7 @@ class Sender:
                 log.exception("federation sender failed; restarting")
             finally:
                 self.leading = False
-            await asyncio.sleep(ELECTION_RETRY_SECONDS)
+            await self.clock.sleep(ELECTION_RETRY_SECONDS)
 
     async def _send_forever(self) -> None:
         with self.notifier.subscribe([OUTBOX_CHANNEL]) as subscription:
@@ -101,7 +101,7 @@ class Sender:
         if retry_at:
             timeout = max(0.0, (retry_at - self.clock.time_ms()) / 1000)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
+            async with self.clock.timeout(timeout):
                 await self._wake.wait()
 
     async def send_due(self) -> None:

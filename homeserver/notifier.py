@@ -66,14 +66,16 @@ class Subscription:
         except asyncio.QueueFull:
             self.overflowed = True  # the reader resyncs from its token; nothing is lost
 
-    async def next(self, timeout: float | None = None) -> Message | None:
-        # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancel that races
-        # a message, leaving a closed socket's waiter running until its timeout.
-        try:
-            async with asyncio.timeout(timeout):
-                return await self._queue.get()
-        except TimeoutError:
-            return None
+    async def next(self) -> Message:
+        """The next message; wait with a deadline through ``Clock.timeout``."""
+        return await self._queue.get()
+
+    def drain(self) -> list[Message]:
+        """Take every message already queued, without waiting."""
+        messages = []
+        while not self._queue.empty():
+            messages.append(self._queue.get_nowait())
+        return messages
 
     def close(self) -> None:
         self._notifier.unsubscribe(self)

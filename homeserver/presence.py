@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+from homeserver.beacon import Beacon
 from homeserver.clock import Clock
 from homeserver.ephemeral import EphemeralStore, PresenceState
 from homeserver.errors import Forbidden, NotFound
@@ -63,6 +64,7 @@ class PresenceService:
         self.max_remote_per_server = max_remote_per_server
         self._remote: dict[str, LruDict[str, bool]] = {}  # server -> its users we hold
         self._connections: Counter[str] = Counter()
+        self.connections_changed = Beacon()  # lit once a connection's end is handled
         self._refreshed_at = 0
         self._task: asyncio.Task[None] | None = None
         self.relay: PresenceRelay | None = None
@@ -87,6 +89,7 @@ class PresenceService:
             if self._connections[user_id] <= 0:
                 del self._connections[user_id]
                 await self.store.keep_alive([user_id], self.clock.time_ms() + self.grace_ms)
+            self.connections_changed.changed()
 
     def connected_here(self, user_id: str) -> bool:
         """Whether the user has a live socket or /sync on this worker."""
