@@ -81,10 +81,13 @@ class Listener:
             return False
         # The reader re-reads from its token: queued messages add nothing to one wake.
         messages = [first, *self.subscription.drain()]
-        if self.subscription.overflowed or any(
-                channel == user_channel(self.user_id) for channel, _ in messages):
+        if self.subscription.overflowed or any(self._rooms_may_change(m) for m in messages):
             await self._follow_rooms()
         return True
+
+    def _rooms_may_change(self, message: Message) -> bool:
+        channel, payload = message
+        return channel == user_channel(self.user_id) and payload.get("kind") != "account_data"
 
     async def _follow_rooms(self) -> None:
         assert self.subscription is not None
