@@ -9,8 +9,8 @@ from aiohttp import web
 from client_api.http import hs, json_response, read_body, requester
 from homeserver import ids
 from homeserver.errors import InvalidParam
+from homeserver.models import Device
 from homeserver.schema import optional
-from homeserver.storage.accounts import Device
 
 routes = web.RouteTableDef()
 

@@ -19,7 +19,8 @@ from homeserver.events.canonical import check_canonical
 from homeserver.events.keys import SigningKey
 from homeserver.events.signing import SignatureError, check_json_signature, sign_json
 from homeserver.lru import LruDict
-from homeserver.storage.federation import FederationStore, VerifyKey
+from homeserver.models import VerifyKey
+from homeserver.storage.federation import FederationStore
 
 log = logging.getLogger(__name__)
 VALIDITY_MS = 7 * 24 * 3600 * 1000

@@ -15,8 +15,8 @@ from client_api.http import hs, json_response, path_param, query_int, room_id_pa
 from federation.http import origin_of, signed_body
 from homeserver.errors import BadJson, Forbidden, NotFound
 from homeserver.ids import server_of
+from homeserver.models import StoredEvent
 from homeserver.services import Homeserver
-from homeserver.storage.events import StoredEvent
 
 routes = web.RouteTableDef()
 MAX_EVENTS = 100
