@@ -16,7 +16,6 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import decode_json_object, read_raw
 from federation.keyring import UnknownKey
 from federation.request_auth import (
     AuthHeaderError,
@@ -30,6 +29,7 @@ from federation.request_auth import (
 from federation.services import FEDERATION, Federation
 from homeserver.errors import MatrixError, Unauthorized
 from homeserver.services import HOMESERVER
+from homeserver.web.http import decode_json_object, read_raw
 
 log = logging.getLogger(__name__)
 ORIGIN = web.RequestKey("federation_origin", str)

@@ -12,12 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import hs, json_response, path_param, room_id_param
 from federation.http import federation_of, origin_of, signed_body
 from federation.pdu_checks import InvalidPdu, check_pdu
 from homeserver.errors import BadJson, Forbidden, MatrixError
 from homeserver.ids import server_of
 from homeserver.rooms.writer import ROOM_VERSION
+from homeserver.web.http import hs, json_response, path_param, room_id_param
 
 routes = web.RouteTableDef()
 

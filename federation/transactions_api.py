@@ -15,7 +15,6 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import hs, json_response, path_param
 from federation.client import FederationError, path
 from federation.edus import receive_edu
 from federation.http import federation_of, origin_of, signed_body
@@ -25,6 +24,7 @@ from homeserver.errors import BadJson, Forbidden, MatrixError
 from homeserver.events.hashing import compute_event_id
 from homeserver.schema import SchemaError, limit, parse
 from homeserver.services import Homeserver
+from homeserver.web.http import hs, json_response, path_param
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

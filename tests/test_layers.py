@@ -32,14 +32,6 @@ KNOWN: set[tuple[str, str, str]] = {
     ("federation.sender", "homeserver.storage.database", "api imports storage"),
     ("federation.sender", "homeserver.storage.federation", "api imports storage"),
     ("federation.services", "homeserver.storage.federation", "api imports storage"),
-    # Federation borrows the client API's HTTP helpers.
-    ("federation.dm_api", "client_api.http", "federation imports client_api"),
-    ("federation.http", "client_api.http", "federation imports client_api"),
-    ("federation.keys_api", "client_api.http", "federation imports client_api"),
-    ("federation.membership_api", "client_api.http", "federation imports client_api"),
-    ("federation.query_api", "client_api.http", "federation imports client_api"),
-    ("federation.room_api", "client_api.http", "federation imports client_api"),
-    ("federation.transactions_api", "client_api.http", "federation imports client_api"),
     # Received PDUs and joins are written in transactions federation opens itself.
     ("federation.joins", "transaction()", "api opens a transaction"),
     ("federation.membership_api", "transaction()", "api opens a transaction"),

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from client_api.middleware import redact_path
 from homeserver.app import create_app
 from homeserver.services import build_homeserver
+from homeserver.web.middleware import redact_path
 from tests.conftest import make_config, register
 
 # Each spelling names the key aiohttp decodes as access_token, so each one logs in.
