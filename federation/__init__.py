@@ -54,7 +54,7 @@ def _enable(app: web.Application, hs: Homeserver, federation: Federation) -> Non
     joiner = RemoteJoiner(hs, federation.client, federation.keyring)
     hs.rooms.invites.remote = joiner
     hs.dms.remote = FederatedDms(hs, federation.client, joiner, ask)
-    edus = EdusToServers(hs.reader.events, federation.sender, hs.server_name)
+    edus = EdusToServers(hs.peers.members, federation.sender, hs.server_name)
     hs.typing.relay = edus
     hs.user_data.relay = edus
     hs.presence.relay = edus

@@ -19,6 +19,7 @@ from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.ephemeral.redis_store import RedisEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.notifier import LocalNotifier, Notifier
+from homeserver.peers import Peers
 from homeserver.presence import PresenceService
 from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
 from homeserver.redis_notifier import RedisNotifier
@@ -60,6 +61,7 @@ class Homeserver:
     typing: TypingService
     presence: PresenceService
     ephemeral: EphemeralStore
+    peers: Peers
 
     @property
     def server_name(self) -> str:
@@ -113,10 +115,10 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
     name = config.server_name
     account_store, event_store, dm_store = AccountStore(db), EventStore(db), DmStore(db)
     receipt_store, user_data_store = ReceiptStore(db), UserDataStore(db)
-    outbox = FederationStore(db) if config.federation.enabled else None
+    peer_store = FederationStore(db)
     invite_store = InviteStore(db)
     writer = EventWriter(db, event_store, dm_store, notifier, key, name, clock, invite_store,
-                         outbox)
+                         peer_store if config.federation.enabled else None)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writer, clock)
     invites = RemoteInvites(writer, invite_store, dm_store, user_data, clock,
                             config.federation.max_pending_invites)
@@ -146,4 +148,5 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
         typing=typing,
         presence=presence,
         ephemeral=ephemeral,
+        peers=Peers(peer_store, db, event_store),
     )

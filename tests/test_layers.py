@@ -25,13 +25,6 @@ STORAGE_MAY_IMPORT = {"homeserver.models", "homeserver.errors"}
 
 # (importer, imported, rule) for each violation still to be fixed.
 KNOWN: set[tuple[str, str, str]] = {
-    # The federation modules reach the stores directly instead of a core service.
-    ("federation.edu_relay", "homeserver.storage.database", "api imports storage"),
-    ("federation.edu_relay", "homeserver.storage.events", "api imports storage"),
-    ("federation.keyring", "homeserver.storage.federation", "api imports storage"),
-    ("federation.sender", "homeserver.storage.database", "api imports storage"),
-    ("federation.sender", "homeserver.storage.federation", "api imports storage"),
-    ("federation.services", "homeserver.storage.federation", "api imports storage"),
     # Received PDUs and joins are written in transactions federation opens itself.
     ("federation.joins", "transaction()", "api opens a transaction"),
     ("federation.membership_api", "transaction()", "api opens a transaction"),
