@@ -18,6 +18,7 @@ from homeserver.dms import DmService
 from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.ephemeral.redis_store import RedisEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
+from homeserver.gateway import FederationDoor
 from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.peers import Peers
 from homeserver.presence import PresenceService
@@ -62,6 +63,7 @@ class Homeserver:
     presence: PresenceService
     ephemeral: EphemeralStore
     peers: Peers
+    federation: FederationDoor
 
     @property
     def server_name(self) -> str:
@@ -119,16 +121,19 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
     invite_store = InviteStore(db)
     writer = EventWriter(db, event_store, dm_store, notifier, key, name, clock, invite_store,
                          peer_store if config.federation.enabled else None)
-    user_data = UserDataService(user_data_store, receipt_store, event_store, writer, clock)
-    invites = RemoteInvites(writer, invite_store, dm_store, user_data, clock,
+    federation = FederationDoor()
+    user_data = UserDataService(user_data_store, receipt_store, event_store, writer,
+                                federation, clock)
+    invites = RemoteInvites(writer, invite_store, dm_store, user_data, federation, clock,
                             config.federation.max_pending_invites)
     rooms = RoomService(writer, event_store, dm_store, account_store, invites, name, clock)
     reader = RoomReader(event_store, clock)
-    typing = TypingService(event_store, writer, notifier, ephemeral, clock,
+    typing = TypingService(event_store, writer, notifier, federation, ephemeral, clock,
                            config.typing.max_timeout_ms)
     ratelimiter = RateLimiter(config.rate_limits, buckets)
-    presence = PresenceService(event_store, account_store, writer, notifier, ephemeral, clock,
-                               config.presence.idle_ms, config.presence.offline_grace_ms,
+    presence = PresenceService(event_store, account_store, writer, notifier, federation,
+                               ephemeral, clock, config.presence.idle_ms,
+                               config.presence.offline_grace_ms,
                                config.presence.max_remote_per_server)
     return Homeserver(
         config=config,
@@ -141,7 +146,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
         rooms=rooms,
         reader=reader,
         dms=DmService(rooms, user_data, dm_store, event_store, receipt_store, account_store,
-                      clock),
+                      federation, clock),
         user_data=user_data,
         sync=SyncService(event_store, receipt_store, user_data_store, reader, writer, notifier,
                          typing, presence, ephemeral, invites, clock),
@@ -149,4 +154,5 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
         presence=presence,
         ephemeral=ephemeral,
         peers=Peers(peer_store, db, event_store),
+        federation=federation,
     )

@@ -3,7 +3,9 @@
 Every module of homeserver/, client_api/ and federation/ is parsed with ``ast``
 (imports inside functions and under TYPE_CHECKING count too) and each import is
 held against the rules below; so is an API module calling ``.transaction()``
-(writes belong to core services that own their transactions). Violations that
+(writes belong to core services that own their transactions) or setting an
+attribute on the core (``hs.typing.relay = ...``: the core is handed what it
+needs when it is built, see homeserver/gateway.py). Violations that
 exist today are listed in KNOWN; the test wants that list to be exactly right,
 so a new violation fails and a fixed one must be struck from the list: it only
 ever shrinks.
@@ -20,6 +22,8 @@ PACKAGES = ("homeserver", "client_api", "federation")
 APIS = ("client_api", "federation")
 # The composition root builds the app and mounts both APIs, so it may import them.
 COMPOSITION_ROOT = {"homeserver.app", "homeserver.cli", "homeserver.__main__"}
+# The names the APIs give the Homeserver container.
+CORE_NAMES = {"hs", "server"}
 # What storage may take from the rest of the core: plain data and the error type.
 STORAGE_MAY_IMPORT = {"homeserver.models", "homeserver.errors"}
 
@@ -94,6 +98,20 @@ def opens_transaction(path: Path) -> bool:
     )
 
 
+def patches_core(path: Path) -> bool:
+    """Whether the module assigns to an attribute reached from the Homeserver container."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        targets = node.targets if isinstance(node, ast.Assign) else (
+            [node.target] if isinstance(node, ast.AugAssign | ast.AnnAssign) else [])
+        for target in targets:
+            root = target
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if target is not root and isinstance(root, ast.Name) and root.id in CORE_NAMES:
+                return True
+    return False
+
+
 def violations() -> set[tuple[str, str, str]]:
     found = modules()
     names = set(found)
@@ -105,6 +123,8 @@ def violations() -> set[tuple[str, str, str]]:
                 result.add((importer, imported, rule))
         if any(_within(importer, api) for api in APIS) and opens_transaction(path):
             result.add((importer, "transaction()", "api opens a transaction"))
+        if any(_within(importer, api) for api in APIS) and patches_core(path):
+            result.add((importer, "hs.<attribute> =", "api patches the core"))
     return result
 
 
@@ -141,3 +161,6 @@ def test_the_checker_sees_each_kind_of_import(tmp_path: Path) -> None:
     (package / "y.py").write_text("async def f(w):\n    async with w.transaction():\n        ...\n")
     assert opens_transaction(package / "y.py")
     assert not opens_transaction(package / "x.py")
+    (package / "z.py").write_text("def f(hs, edus):\n    hs.typing.relay = edus\n")
+    assert patches_core(package / "z.py")
+    assert not patches_core(package / "y.py")
