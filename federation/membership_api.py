@@ -63,8 +63,7 @@ async def _send(request: web.Request, membership: str) -> web.Response:
     server = hs(request)
     checked = await _checked_membership(request, pdu, origin, room_id, event_id, membership)
     state = await server.reader.events.current_state(room_id)  # before the join
-    async with server.rooms.writer.transaction() as txn:
-        await server.rooms.writer.accept_remote(txn, checked, event_id)
+    await server.received.store(checked, event_id)
     if membership == "leave":
         return json_response({})
     pdus = [e.pdu for e in state]

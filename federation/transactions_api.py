@@ -79,8 +79,7 @@ async def receive_pdu(server: Homeserver, federation: Federation, origin: str, p
         await check_pdu(pdu, federation.keyring)
         if heal:
             await heal_gap(server, federation, origin, pdu, event_id)
-        async with server.rooms.writer.transaction() as txn:
-            await server.rooms.writer.accept_remote(txn, pdu, event_id)
+        await server.received.store(pdu, event_id)
     except InvalidPdu as exc:
         log.info("rejected PDU %s: %s", event_id, exc)
         return event_id, {"error": str(exc)}

@@ -27,6 +27,7 @@ from homeserver.redis_notifier import RedisNotifier
 from homeserver.redis_ratelimit import RedisBuckets
 from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.reading import RoomReader
+from homeserver.rooms.received import ReceivedEvents
 from homeserver.rooms.service import RoomService
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage import Database, connect
@@ -63,6 +64,7 @@ class Homeserver:
     presence: PresenceService
     ephemeral: EphemeralStore
     peers: Peers
+    received: ReceivedEvents
     federation: FederationDoor
 
     @property
@@ -154,5 +156,6 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
         presence=presence,
         ephemeral=ephemeral,
         peers=Peers(peer_store, db, event_store),
+        received=ReceivedEvents(writer),
         federation=federation,
     )
