@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import hs, requester
+from client_api.http import requester
 from client_api.ws_frames import (
     Frame,
     FrameSender,
@@ -30,6 +30,7 @@ from homeserver.accounts import Requester
 from homeserver.errors import BadJson
 from homeserver.notifier import Subscription
 from homeserver.services import Homeserver
+from homeserver.web.http import hs
 
 routes = web.RouteTableDef()
 RELAYED_TYPES = {"m.room.message", "m.room.encrypted"}

@@ -15,7 +15,7 @@ import contextlib
 
 from aiohttp import web
 
-from client_api.http import hs, requester
+from client_api.http import requester
 from client_api.ws_dm import frame_sender, handle_frame
 from client_api.ws_frames import FrameSender, answer_frames, close_on_failure, socket_endpoint
 from homeserver.accounts import Requester
@@ -23,6 +23,7 @@ from homeserver.services import Homeserver
 from homeserver.sync.filters import SyncFilter
 from homeserver.sync.service import SyncRequest
 from homeserver.sync.tokens import parse_serial, parse_token
+from homeserver.web.http import hs
 
 routes = web.RouteTableDef()
 

@@ -22,8 +22,7 @@ from typing import Any
 from federation.client import FederationClient, FederationError, path
 from homeserver.clock import Clock
 from homeserver.notifier import OUTBOX_CHANNEL, Notifier
-from homeserver.storage.database import Database
-from homeserver.storage.federation import FederationStore
+from homeserver.peers import Leadership, PeerStore
 
 log = logging.getLogger(__name__)
 SENDER_LOCK = 0x6D78_0002
@@ -33,7 +32,7 @@ ELECTION_RETRY_SECONDS = 5.0
 
 
 class Sender:
-    def __init__(self, db: Database, store: FederationStore, client: FederationClient,
+    def __init__(self, db: Leadership, store: PeerStore, client: FederationClient,
                  notifier: Notifier, clock: Clock, server_name: str,
                  max_backoff_ms: int) -> None:
         self.db = db

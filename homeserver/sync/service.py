@@ -19,12 +19,13 @@ from typing import Any
 from homeserver.clock import Clock
 from homeserver.ephemeral import EphemeralStore
 from homeserver.events.format import stripped_state
+from homeserver.models import StoredEvent
 from homeserver.notifier import Notifier, user_channel
 from homeserver.presence import PresenceService
 from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.writer import EventWriter
-from homeserver.storage.events import EventStore, StoredEvent
+from homeserver.storage.events import EventStore
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.stream import current_position
 from homeserver.storage.user_data import GLOBAL, UserDataStore
