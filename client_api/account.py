@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from client_api.http import hs, json_response, read_body, requester
+from client_api.http import read_body, requester
 from homeserver import ids
 from homeserver.errors import InvalidParam
+from homeserver.models import Device
 from homeserver.schema import optional
-from homeserver.storage.accounts import Device
+from homeserver.web.http import hs, json_response
 
 routes = web.RouteTableDef()
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from client_api.http import hs, json_response, requester
+from client_api.http import requester
+from homeserver.web.http import hs, json_response
 
 routes = web.RouteTableDef()
 

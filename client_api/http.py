@@ -1,49 +1,20 @@
-"""Request and response helpers shared by every handler: JSON bodies, auth, queries."""
+"""The client API's own request helpers: bodies checked against schemas, who is asking, and
+from where. Helpers federation shares are in homeserver/web/http.py."""
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any, TypeVar
 
-from aiohttp import hdrs, web
+from aiohttp import web
 
-from client_api.content_encoding import decode_body
 from client_api.cookie_auth import session_token
 from client_api.proxies import real_client, trusted_networks
-from homeserver import strict_json
 from homeserver.accounts import Requester
-from homeserver.errors import BadJson, InvalidParam, MissingToken, TooLarge
+from homeserver.errors import BadJson, MissingToken
 from homeserver.schema import SchemaError, parse
-from homeserver.services import HOMESERVER, Homeserver
+from homeserver.web.http import decode_json_object, hs, read_raw
 
 T = TypeVar("T")
-_INTEGER = re.compile(r"-?[0-9]{1,16}")
-REQUEST_ID = web.RequestKey("request_id", str)
-# Set once a WebSocket handshake is out: from then on no HTTP answer may be written.
-UPGRADED_SOCKET = web.RequestKey("upgraded_socket", web.WebSocketResponse)
-
-
-def hs(request: web.Request) -> Homeserver:
-    return request.app[HOMESERVER]
-
-
-def decode_json_object(raw: bytes, *, safe_numbers: bool = False,
-                       max_nesting: int = strict_json.MAX_NESTING) -> dict[str, Any]:
-    """Strict JSON (UTF-8, no NaN/Infinity, no lone surrogates, bounded nesting), an object."""
-    return strict_json.loads_object(raw, safe_numbers=safe_numbers, max_nesting=max_nesting)
-
-
-async def read_raw(request: web.Request) -> bytes:
-    """The body, its Content-Encoding undone, within the request's size limit."""
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise TooLarge("Request body too large") from None
-    if not raw:
-        return raw
-    return decode_body(raw, request.headers.get(hdrs.CONTENT_ENCODING),
-                       request.client_max_size)
 
 
 async def read_object(request: web.Request, *, allow_empty: bool = False) -> dict[str, Any]:
@@ -63,14 +34,6 @@ async def read_body(request: web.Request, cls: type[T], *, allow_empty: bool = F
         raise BadJson(str(exc)) from None
 
 
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode(),
-        status=status,
-        content_type="application/json",
-    )
-
-
 def access_token_of(request: web.Request) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
@@ -87,18 +50,6 @@ async def requester(request: web.Request) -> Requester:
     return await hs(request).accounts.authenticate(token)
 
 
-def query_int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not _INTEGER.fullmatch(raw):  # int() would take " 7", "1_0" and non-ASCII digits
-        raise InvalidParam(f"{name} must be an integer")
-    value = int(raw)
-    if not lo <= value <= hi:
-        raise InvalidParam(f"{name} must be between {lo} and {hi}")
-    return value
-
-
 def client_address(request: web.Request) -> str:
     """The client's IP address, behind any of ``listen.trusted_proxies``."""
     peer = request.remote or "unknown"
@@ -107,17 +58,3 @@ def client_address(request: web.Request) -> str:
         return peer
     forwarded = request.headers.getall("X-Forwarded-For", [])
     return real_client(peer, forwarded, trusted_networks(tuple(proxies)))
-
-
-def room_id_param(request: web.Request, name: str = "room_id") -> str:
-    room_id = request.match_info[name]
-    if not room_id.startswith("!") or ":" not in room_id or len(room_id) > 255:
-        raise InvalidParam("Invalid room ID")
-    return room_id
-
-
-def path_param(request: web.Request, name: str, max_len: int = 255) -> str:
-    value = request.match_info[name]
-    if len(value) > max_len:
-        raise InvalidParam(f"{name} is too long")
-    return value

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from client_api.http import client_address, hs, json_response, read_body, requester
+from client_api.http import client_address, read_body, requester
 from homeserver.accounts import Session
 from homeserver.errors import BadJson, MatrixError
 from homeserver.schema import optional
+from homeserver.web.http import hs, json_response
 
 routes = web.RouteTableDef()
 

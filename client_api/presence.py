@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from client_api.http import hs, json_response, path_param, read_body, requester
+from client_api.http import read_body, requester
 from homeserver.errors import Forbidden
 from homeserver.presence import STATES
 from homeserver.schema import limit, optional
+from homeserver.web.http import hs, json_response, path_param
 
 routes = web.RouteTableDef()
 

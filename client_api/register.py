@@ -7,10 +7,11 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import client_address, hs, json_response, read_body
+from client_api.http import client_address, read_body
 from client_api.login import session_response
 from homeserver.errors import Forbidden, InvalidParam, MatrixError
 from homeserver.schema import optional
+from homeserver.web.http import hs, json_response
 
 routes = web.RouteTableDef()
 

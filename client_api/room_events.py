@@ -6,20 +6,12 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from client_api.http import (
-    hs,
-    json_response,
-    path_param,
-    query_int,
-    read_body,
-    read_object,
-    requester,
-    room_id_param,
-)
+from client_api.http import read_body, read_object, requester
 from homeserver.errors import InvalidParam
 from homeserver.schema import optional
 from homeserver.sync.filters import parse_room_event_filter
 from homeserver.sync.tokens import make_token, parse_token
+from homeserver.web.http import hs, json_response, path_param, query_int, room_id_param
 
 routes = web.RouteTableDef()
 MAX_MESSAGES_LIMIT = 1000

@@ -7,12 +7,13 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import hs, json_response, read_body, requester, room_id_param
+from client_api.http import read_body, requester
 from homeserver.errors import MatrixError, NotFound
 from homeserver.rooms.presets import PRESETS, RESERVED_INITIAL_STATE
 from homeserver.rooms.service import RoomSpec
 from homeserver.rooms.writer import ROOM_VERSION
 from homeserver.schema import limit, optional
+from homeserver.web.http import hs, json_response, room_id_param
 
 routes = web.RouteTableDef()
 

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from client_api.http import hs, json_response, read_body, requester, room_id_param
+from client_api.http import read_body, requester
 from homeserver.errors import Forbidden
 from homeserver.schema import limit, optional
+from homeserver.web.http import hs, json_response, room_id_param
 
 routes = web.RouteTableDef()
 

@@ -6,20 +6,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from client_api.http import (
-    hs,
-    json_response,
-    path_param,
-    read_body,
-    read_object,
-    requester,
-    room_id_param,
-)
+from client_api.http import read_body, read_object, requester
 from homeserver.accounts import Requester
 from homeserver.errors import Forbidden, InvalidParam
 from homeserver.schema import optional
 from homeserver.sync.filters import parse_filter
 from homeserver.user_data import RECEIPT_TYPES
+from homeserver.web.http import hs, json_response, path_param, room_id_param
 
 routes = web.RouteTableDef()
 SERVER_MANAGED_TYPES = {"m.fully_read", "m.push_rules"}

@@ -15,9 +15,10 @@ from aiohttp import web
 from aiohttp_session import get_session, new_session
 
 from client_api.cookie_auth import check_login_request, session_token
-from client_api.http import client_address, hs, json_response, read_body
+from client_api.http import client_address, read_body
 from homeserver.errors import Forbidden, MissingToken
 from homeserver.schema import limit
+from homeserver.web.http import hs, json_response
 
 routes = web.RouteTableDef()
 PATH = "/_matrix/client/unstable/web/session"

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import hs, requester
+from client_api.http import requester
 from client_api.ws_frames import (
     Frame,
     FrameSender,
@@ -30,6 +30,7 @@ from homeserver.accounts import Requester
 from homeserver.errors import BadJson
 from homeserver.notifier import Subscription
 from homeserver.services import Homeserver
+from homeserver.web.http import hs
 
 routes = web.RouteTableDef()
 RELAYED_TYPES = {"m.room.message", "m.room.encrypted"}
@@ -104,8 +105,6 @@ async def _relay(sender: FrameSender, server: Homeserver, subscription: Subscrip
         if subscription.overflowed:  # it fell too far behind to catch up here
             await sender.cut_off()
             return
-        if message is None:
-            continue
         payload = message[1]
         kind = payload.get("kind")
         if kind == "event":

@@ -35,10 +35,10 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from client_api.http import UPGRADED_SOCKET, hs
 from homeserver import strict_json
 from homeserver.errors import BadJson, MatrixError, NotJson, TooLarge
 from homeserver.schema import SchemaError, limit, optional, parse
+from homeserver.web.http import UPGRADED_SOCKET, hs
 
 log = logging.getLogger(__name__)
 MAX_BODY_CHARS = 32_000
@@ -172,6 +172,7 @@ class FrameSender:
         self.timeout_s = timeout_s
 
     async def send(self, frame: dict[str, Any]) -> None:
+        # Real time, not the injected clock: this bounds a write to a peer's TCP socket.
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self.ws.send_json(frame)

@@ -15,7 +15,7 @@ import contextlib
 
 from aiohttp import web
 
-from client_api.http import hs, requester
+from client_api.http import requester
 from client_api.ws_dm import frame_sender, handle_frame
 from client_api.ws_frames import FrameSender, answer_frames, close_on_failure, socket_endpoint
 from homeserver.accounts import Requester
@@ -23,9 +23,9 @@ from homeserver.services import Homeserver
 from homeserver.sync.filters import NO_FILTER
 from homeserver.sync.service import SyncRequest
 from homeserver.sync.tokens import parse_serial, parse_token
+from homeserver.web.http import hs
 
 routes = web.RouteTableDef()
-WAIT_MS = 30_000
 
 
 @routes.get("/_matrix/client/unstable/ws")
@@ -56,18 +56,23 @@ async def _serve(sender: FrameSender, server: Homeserver, who: Requester,
 
 async def _push_syncs(sender: FrameSender, server: Homeserver, who: Requester,
                       token: str | None) -> None:
-    """Send the first sync frame, then one frame per change, each from the last token."""
-    first = True
-    while not sender.ws.closed and not server.sync.stopping:
-        result = await server.sync.sync(SyncRequest(
-            user_id=who.user_id, device_id=who.device_id,
-            since=parse_token(token) if token else None,
-            typing_since=parse_serial(token, 0) if token else None,
-            presence_since=parse_serial(token, 1) if token else None,
-            sync_filter=NO_FILTER, timeout_ms=0 if first else WAIT_MS,
-        ))
-        body = result.to_json()
-        if first or not result.empty:
-            await sender.send({"type": "sync", **body})
-        token, first = body["next_batch"], False
-        del result, body  # not held through the wait: an idle socket keeps no old frame
+    """Send the first sync frame, then one frame per change, each from the last token.
+
+    One subscription serves the whole socket; each wake is answered by reading
+    from the last token, so a frame holds everything since the one before."""
+    async with server.sync.listen(who.user_id) as listener:
+        first = True
+        while not sender.ws.closed and not server.sync.stopping:
+            result = await server.sync.build(SyncRequest(
+                user_id=who.user_id, device_id=who.device_id,
+                since=parse_token(token) if token else None,
+                typing_since=parse_serial(token, 0) if token else None,
+                presence_since=parse_serial(token, 1) if token else None,
+                sync_filter=NO_FILTER,
+            ))
+            body = result.to_json()
+            if first or not result.empty:
+                await sender.send({"type": "sync", **body})
+            token, first = body["next_batch"], False
+            del result, body  # not held through the wait: an idle socket keeps no old frame
+            await listener.wait(None)

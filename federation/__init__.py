@@ -18,6 +18,7 @@ from federation import (
 )
 from federation.dms import FederatedDms
 from federation.edu_relay import EdusToServers
+from federation.gateway import Gateway
 from federation.joins import RemoteJoiner
 from federation.services import FEDERATION, Federation, build_federation
 from homeserver.services import Homeserver
@@ -52,9 +53,6 @@ def _enable(app: web.Application, hs: Homeserver, federation: Federation) -> Non
     if ask:
         app.router.add_routes(dm_api.query_routes)
     joiner = RemoteJoiner(hs, federation.client, federation.keyring)
-    hs.rooms.invites.remote = joiner
-    hs.dms.remote = FederatedDms(hs, federation.client, joiner, ask)
-    edus = EdusToServers(hs.reader.events, federation.sender, hs.server_name)
-    hs.typing.relay = edus
-    hs.user_data.relay = edus
-    hs.presence.relay = edus
+    dms = FederatedDms(hs, federation.client, joiner, ask)
+    edus = EdusToServers(hs.peers.members, federation.sender, hs.server_name)
+    hs.federation.connect(Gateway(joiner, dms, edus))

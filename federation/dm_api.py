@@ -16,13 +16,13 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import hs, json_response, path_param, room_id_param
 from federation.http import federation_of, origin_of, signed_body
 from federation.pdu_checks import InvalidPdu, check_pdu
 from homeserver.dms import dm_pair
 from homeserver.errors import BadJson, Forbidden, NotFound
 from homeserver.events.signing import sign_json
 from homeserver.ids import server_of
+from homeserver.web.http import hs, json_response, path_param, room_id_param
 
 routes = web.RouteTableDef()
 query_routes = web.RouteTableDef()  # served unless federation.dm_query is off

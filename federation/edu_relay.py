@@ -6,12 +6,11 @@ from typing import Any
 
 from federation.sender import Sender
 from homeserver.ids import server_of
-from homeserver.storage.database import Connection
-from homeserver.storage.events import EventStore
+from homeserver.peers import RoomMembers
 
 
 class EdusToServers:
-    def __init__(self, events: EventStore, sender: Sender, server_name: str) -> None:
+    def __init__(self, events: RoomMembers, sender: Sender, server_name: str) -> None:
         self.events = events
         self.sender = sender
         self.server_name = server_name
@@ -22,7 +21,7 @@ class EdusToServers:
                    "timeout": timeout_ms}
         await self._send(None, room_id, user_id, "m.typing", content)
 
-    async def receipt_sent(self, conn: Connection, room_id: str, user_id: str,
+    async def receipt_sent(self, conn: Any, room_id: str, user_id: str,
                            event_id: str, ts: int) -> None:
         content = {room_id: {"m.read": {user_id: {"event_ids": [event_id],
                                                   "data": {"ts": ts}}}}}
@@ -36,7 +35,7 @@ class EdusToServers:
         for server in servers - {self.server_name}:
             self.sender.queue_edu(server, {"edu_type": "m.presence", "content": {"push": [push]}})
 
-    async def _send(self, conn: Connection | None, room_id: str, user_id: str,
+    async def _send(self, conn: Any, room_id: str, user_id: str,
                     edu_type: str, content: dict[str, Any]) -> None:
         if server_of(user_id) != self.server_name:
             return  # another server's user: their server tells the others

@@ -16,7 +16,6 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import decode_json_object, read_raw
 from federation.keyring import UnknownKey
 from federation.request_auth import (
     AuthHeaderError,
@@ -30,6 +29,7 @@ from federation.request_auth import (
 from federation.services import FEDERATION, Federation
 from homeserver.errors import MatrixError, Unauthorized
 from homeserver.services import HOMESERVER
+from homeserver.web.http import decode_json_object, read_raw
 
 log = logging.getLogger(__name__)
 ORIGIN = web.RequestKey("federation_origin", str)
@@ -76,7 +76,8 @@ async def _authenticate(request: web.Request, with_body: bool) -> tuple[str, Any
                                                                           auth.key_id)
             content = await body.verified(auth, verify_key, server.server_name)
         except (UnknownKey, RequestAuthError) as exc:
-            log.info("refused federation request to %s: %s", request.raw_path, exc)
+            # The path without its query: a query may hold a secret.
+            log.info("refused federation request to %s: %s", request.path, exc)
             failure = str(exc)
             continue
         request[ORIGIN] = auth.origin
@@ -93,7 +94,8 @@ def _addressed_headers(request: web.Request, our_name: str) -> list[XMatrix]:
             auth = parse_authorization(header)
             check_names(auth, our_name)
         except (AuthHeaderError, RequestAuthError) as exc:
-            log.info("refused federation request to %s: %s", request.raw_path, exc)
+            # The path without its query: a query may hold a secret.
+            log.info("refused federation request to %s: %s", request.path, exc)
             continue
         found.append(auth)
     if not found:

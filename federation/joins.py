@@ -31,11 +31,7 @@ class RemoteJoiner:
         event_id, signed, answer = await self._exchange("join", room_id, user_id, via)
         state = await self._checked(room_id,
                                     answer.get("state") if isinstance(answer, dict) else None)
-        writer = self.hs.rooms.writer
-        async with writer.transaction() as txn:
-            for pdu_id, pdu in sorted(state, key=lambda item: item[1]["depth"]):
-                await writer.accept_remote(txn, pdu, pdu_id, new_room=True)
-            await writer.accept_remote(txn, signed, event_id)
+        await self.hs.received.store_join(state, signed, event_id)
         return event_id
 
     async def leave(self, room_id: str, user_id: str, via: str) -> None:

@@ -19,7 +19,8 @@ from homeserver.events.canonical import check_canonical
 from homeserver.events.keys import SigningKey
 from homeserver.events.signing import SignatureError, check_json_signature, sign_json
 from homeserver.lru import LruDict
-from homeserver.storage.federation import FederationStore, VerifyKey
+from homeserver.models import VerifyKey
+from homeserver.peers import PeerStore
 
 log = logging.getLogger(__name__)
 VALIDITY_MS = 7 * 24 * 3600 * 1000
@@ -41,7 +42,7 @@ class UnknownKey(Exception):
 
 
 class KeyRing:
-    def __init__(self, store: FederationStore, client: FederationClient, key: SigningKey,
+    def __init__(self, store: PeerStore, client: FederationClient, key: SigningKey,
                  server_name: str, clock: Clock) -> None:
         self.store = store
         self.client = client

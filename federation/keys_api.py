@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from client_api.http import json_response
 from federation.http import federation_of
+from homeserver.web.http import json_response
 
 routes = web.RouteTableDef()
 

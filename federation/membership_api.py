@@ -12,12 +12,12 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import hs, json_response, path_param, room_id_param
 from federation.http import federation_of, origin_of, signed_body
 from federation.pdu_checks import InvalidPdu, check_pdu
 from homeserver.errors import BadJson, Forbidden, MatrixError
 from homeserver.ids import server_of
 from homeserver.rooms.writer import ROOM_VERSION
+from homeserver.web.http import hs, json_response, path_param, room_id_param
 
 routes = web.RouteTableDef()
 
@@ -63,8 +63,7 @@ async def _send(request: web.Request, membership: str) -> web.Response:
     server = hs(request)
     checked = await _checked_membership(request, pdu, origin, room_id, event_id, membership)
     state = await server.reader.events.current_state(room_id)  # before the join
-    async with server.rooms.writer.transaction() as txn:
-        await server.rooms.writer.accept_remote(txn, checked, event_id)
+    await server.received.store(checked, event_id)
     if membership == "leave":
         return json_response({})
     pdus = [e.pdu for e in state]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from client_api.http import hs, json_response
 from federation.http import origin_of
 from homeserver.errors import InvalidParam, NotFound
+from homeserver.web.http import hs, json_response
 
 routes = web.RouteTableDef()
 PROFILE_FIELDS = {"displayname", "avatar_url"}

@@ -11,12 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import hs, json_response, path_param, query_int, room_id_param
 from federation.http import origin_of, signed_body
 from homeserver.errors import BadJson, Forbidden, NotFound
 from homeserver.ids import server_of
+from homeserver.models import StoredEvent
 from homeserver.services import Homeserver
-from homeserver.storage.events import StoredEvent
+from homeserver.web.http import hs, json_response, path_param, query_int, room_id_param
 
 routes = web.RouteTableDef()
 MAX_EVENTS = 100

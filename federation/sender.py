@@ -22,8 +22,7 @@ from typing import Any
 from federation.client import FederationClient, FederationError, path
 from homeserver.clock import Clock
 from homeserver.notifier import OUTBOX_CHANNEL, Notifier
-from homeserver.storage.database import Database
-from homeserver.storage.federation import FederationStore
+from homeserver.peers import Leadership, PeerStore
 
 log = logging.getLogger(__name__)
 SENDER_LOCK = 0x6D78_0002
@@ -33,7 +32,7 @@ ELECTION_RETRY_SECONDS = 5.0
 
 
 class Sender:
-    def __init__(self, db: Database, store: FederationStore, client: FederationClient,
+    def __init__(self, db: Leadership, store: PeerStore, client: FederationClient,
                  notifier: Notifier, clock: Clock, server_name: str,
                  max_backoff_ms: int) -> None:
         self.db = db
@@ -76,7 +75,7 @@ class Sender:
                 log.exception("federation sender failed; restarting")
             finally:
                 self.leading = False
-            await asyncio.sleep(ELECTION_RETRY_SECONDS)
+            await self.clock.sleep(ELECTION_RETRY_SECONDS)
 
     async def _send_forever(self) -> None:
         with self.notifier.subscribe([OUTBOX_CHANNEL]) as subscription:
@@ -101,7 +100,7 @@ class Sender:
         if retry_at:
             timeout = max(0.0, (retry_at - self.clock.time_ms()) / 1000)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
+            async with self.clock.timeout(timeout):
                 await self._wake.wait()
 
     async def send_due(self) -> None:

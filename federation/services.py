@@ -9,13 +9,13 @@ from aiohttp import web
 from federation.client import FederationClient
 from federation.keyring import KeyRing
 from federation.sender import Sender
+from homeserver.peers import PeerStore
 from homeserver.services import Homeserver
-from homeserver.storage.federation import FederationStore
 
 
 @dataclass
 class Federation:
-    store: FederationStore
+    store: PeerStore
     client: FederationClient
     keyring: KeyRing
     sender: Sender
@@ -33,9 +33,9 @@ FEDERATION = web.AppKey("federation", Federation)
 
 
 def build_federation(hs: Homeserver) -> Federation:
-    store = FederationStore(hs.db)
+    store = hs.peers.store
     client = FederationClient(hs.config, hs.signing_key)
     keyring = KeyRing(store, client, hs.signing_key, hs.server_name, hs.clock)
-    sender = Sender(hs.db, store, client, hs.notifier, hs.clock, hs.server_name,
+    sender = Sender(hs.peers.leadership, store, client, hs.notifier, hs.clock, hs.server_name,
                     hs.config.federation.max_backoff_ms)
     return Federation(store=store, client=client, keyring=keyring, sender=sender)

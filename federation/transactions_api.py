@@ -15,7 +15,6 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import hs, json_response, path_param
 from federation.client import FederationError, path
 from federation.edus import receive_edu
 from federation.http import federation_of, origin_of, signed_body
@@ -25,6 +24,7 @@ from homeserver.errors import BadJson, Forbidden, MatrixError
 from homeserver.events.hashing import compute_event_id
 from homeserver.schema import SchemaError, limit, parse
 from homeserver.services import Homeserver
+from homeserver.web.http import hs, json_response, path_param
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -79,8 +79,7 @@ async def receive_pdu(server: Homeserver, federation: Federation, origin: str, p
         await check_pdu(pdu, federation.keyring)
         if heal:
             await heal_gap(server, federation, origin, pdu, event_id)
-        async with server.rooms.writer.transaction() as txn:
-            await server.rooms.writer.accept_remote(txn, pdu, event_id)
+        await server.received.store(pdu, event_id)
     except InvalidPdu as exc:
         log.info("rejected PDU %s: %s", event_id, exc)
         return event_id, {"error": str(exc)}

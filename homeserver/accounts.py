@@ -19,10 +19,11 @@ from homeserver.errors import (
     UnknownToken,
     UserInUse,
 )
+from homeserver.models import Device
 from homeserver.notifier import REVOCATIONS_CHANNEL, Notifier, Subscription
 from homeserver.passwords import PasswordHasher
 from homeserver.ratelimit import RateLimiter
-from homeserver.storage.accounts import AccountStore, Device
+from homeserver.storage.accounts import AccountStore
 
 log = logging.getLogger(__name__)
 

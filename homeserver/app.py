@@ -10,8 +10,8 @@ from aiohttp import web
 
 import client_api
 import federation
-from client_api.middleware import middlewares
 from homeserver.services import HOMESERVER, Homeserver
+from homeserver.web.middleware import middlewares
 
 
 def create_app(hs: Homeserver) -> web.Application:

@@ -15,12 +15,13 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from homeserver import ids
 from homeserver.clock import Clock
 from homeserver.errors import Forbidden, MatrixError
 from homeserver.events.format import client_event
+from homeserver.gateway import FederationDoor
 from homeserver.rooms.service import RoomService, RoomSpec
 from homeserver.rooms.writer import WriteTxn
 from homeserver.storage.accounts import AccountStore
@@ -48,16 +49,10 @@ class DmResolution:
     created: bool
 
 
-class RemoteDms(Protocol):
-    """DMs with users of other servers (provided by the federation package)."""
-
-    async def resolve(self, me: str, other: str) -> DmResolution: ...
-
-
 class DmService:
     def __init__(self, rooms: RoomService, user_data: UserDataService, store: DmStore,
                  events: EventStore, receipts: ReceiptStore, accounts: AccountStore,
-                 clock: Clock) -> None:
+                 federation: FederationDoor, clock: Clock) -> None:
         self.rooms = rooms
         self.user_data = user_data
         self.store = store
@@ -65,16 +60,16 @@ class DmService:
         self.receipts = receipts
         self.accounts = accounts
         self.clock = clock
-        self.remote: RemoteDms | None = None  # set when federation is enabled
+        self.federation = federation
 
     async def resolve(self, me: str, other: str) -> DmResolution:
         """The pair's room, made on first use; both users end up in it again."""
         if me == other:
             raise MatrixError("You cannot start a DM with yourself", status=400,
                               errcode="M_INVALID_PARAM")
-        if self.remote is not None and ids.is_valid_user_id(other) \
+        if self.federation.connected and ids.is_valid_user_id(other) \
                 and ids.server_of(other) != self.rooms.server_name:
-            return await self.remote.resolve(me, other)
+            return await self.federation.gateway.resolve_dm(me, other)
         await self.rooms.check_local_user(other)
         return await self.resolve_here(me, other)
 

@@ -77,16 +77,12 @@ class Subscription:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def next(self, timeout: float | None = None) -> Message | None:
+    async def next(self) -> Message:
+        """The next message; wait with a deadline through ``Clock.timeout``."""
         if not self._messages:
             self._waiter = asyncio.get_running_loop().create_future()
-            # asyncio.timeout, not wait_for: 3.11's wait_for can lose a cancel that races
-            # a message, leaving a closed socket's waiter running until its timeout.
             try:
-                async with asyncio.timeout(timeout):
-                    await self._waiter
-            except TimeoutError:
-                return None
+                await self._waiter
             finally:
                 self._waiter = None
         assert self._messages
@@ -94,6 +90,11 @@ class Subscription:
         if not self._messages:
             self._messages = None
         return message
+
+    def drain(self) -> list[Message]:
+        """Take every message already queued, without waiting."""
+        messages, self._messages = list(self._messages or ()), None
+        return messages
 
     def close(self) -> None:
         self._notifier.unsubscribe(self)

@@ -21,11 +21,13 @@ import logging
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any
 
+from homeserver.beacon import Beacon
 from homeserver.clock import Clock
 from homeserver.ephemeral import EphemeralStore, PresenceState
 from homeserver.errors import Forbidden, NotFound
+from homeserver.gateway import FederationDoor
 from homeserver.ids import server_of
 from homeserver.lru import LruDict
 from homeserver.notifier import Notifier
@@ -41,15 +43,10 @@ ACTIVE_GRANULARITY_MS = 10_000  # last_active is rewritten at most this often
 MAX_REMOTE_PER_SERVER = 1000
 
 
-class PresenceRelay(Protocol):
-    """Tells servers whose users share a room (provided by the federation package)."""
-
-    async def presence_changed(self, user_id: str, content: dict[str, Any]) -> None: ...
-
-
 class PresenceService:
     def __init__(self, events: EventStore, accounts: AccountStore, writer: EventWriter,
-                 notifier: Notifier, store: EphemeralStore, clock: Clock,
+                 notifier: Notifier, federation: FederationDoor, store: EphemeralStore,
+                 clock: Clock,
                  idle_ms: int = IDLE_MS, grace_ms: int = GRACE_MS,
                  max_remote_per_server: int = MAX_REMOTE_PER_SERVER) -> None:
         self.events = events
@@ -63,9 +60,10 @@ class PresenceService:
         self.max_remote_per_server = max_remote_per_server
         self._remote: dict[str, LruDict[str, bool]] = {}  # server -> its users we hold
         self._connections: Counter[str] = Counter()
+        self.connections_changed = Beacon()  # lit once a connection's end is handled
         self._refreshed_at = 0
         self._task: asyncio.Task[None] | None = None
-        self.relay: PresenceRelay | None = None
+        self.federation = federation
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._sweep_forever())
@@ -87,6 +85,7 @@ class PresenceService:
             if self._connections[user_id] <= 0:
                 del self._connections[user_id]
                 await self.store.keep_alive([user_id], self.clock.time_ms() + self.grace_ms)
+            self.connections_changed.changed()
 
     def connected_here(self, user_id: str) -> bool:
         """Whether the user has a live socket or /sync on this worker."""
@@ -206,6 +205,6 @@ class PresenceService:
         payload = {"kind": "presence", "user_id": user_id, "serial": serial}
         for row in await self.events.rooms_of_user(user_id, ["join"]):
             await self.notifier.publish(await self.writer.channel_of(row["room_id"]), payload)
-        if self.relay is not None:
+        if self.federation.connected:  # the content costs a read: only for other servers
             content = (await self.contents([user_id]))[user_id]
-            await self.relay.presence_changed(user_id, content)
+            await self.federation.gateway.presence_changed(user_id, content)

@@ -23,6 +23,7 @@ from homeserver.notifier import MAX_QUEUED, LocalNotifier, Notifier, Subscriptio
 
 log = logging.getLogger(__name__)
 MIN_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS = 0.1, 5.0
+CONFIRM_SECONDS, READ_SECONDS = 2.0, 0.05
 RESYNC = "_resync"
 
 
@@ -77,7 +78,8 @@ class RedisNotifier(Notifier):
             futures.append(future)
         if futures:
             # Bounded: with Redis down the waiter still answers from the database.
-            await asyncio.wait(futures, timeout=2.0)
+            # Real time, not the injected clock: this waits on Redis, over the network.
+            await asyncio.wait(futures, timeout=CONFIRM_SECONDS)
 
     async def close(self) -> None:
         if self._task is not None:
@@ -94,6 +96,8 @@ class RedisNotifier(Notifier):
             except (RedisError, OSError) as exc:
                 log.warning("Redis connection lost (%s); retrying in %.1fs", exc, self._backoff)
                 self._confirmed.clear()
+                # Real time, not the injected clock: the back-off spares a Redis
+                # that is down, and a fake clock must not stop a worker reconnecting.
                 await asyncio.sleep(self._backoff)
                 self._backoff = min(self._backoff * 2, MAX_BACKOFF_SECONDS)
                 await self._resync_everyone()
@@ -114,7 +118,9 @@ class RedisNotifier(Notifier):
             if not subscribed:
                 await self._changes.wait()
                 continue
-            message = await self._pubsub.get_message(timeout=0.05)
+            # The short read timeout (real time: a socket read) lets a new
+            # subscription be sent to Redis soon after a waiter asks for it.
+            message = await self._pubsub.get_message(timeout=READ_SECONDS)
             if message is not None:
                 await self._handle(message)
 

@@ -17,12 +17,15 @@ from homeserver.config import Config
 from homeserver.dms import DmService
 from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
+from homeserver.gateway import FederationDoor
 from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.passwords import PasswordHasher
+from homeserver.peers import Peers
 from homeserver.presence import PresenceService
 from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
 from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.reading import RoomReader
+from homeserver.rooms.received import ReceivedEvents
 from homeserver.rooms.service import RoomService
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage import Database, connect
@@ -58,6 +61,9 @@ class Homeserver:
     typing: TypingService
     presence: PresenceService
     ephemeral: EphemeralStore
+    peers: Peers
+    received: ReceivedEvents
+    federation: FederationDoor
 
     @property
     def server_name(self) -> str:
@@ -116,20 +122,23 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
     name = config.server_name
     account_store, event_store, dm_store = AccountStore(db), EventStore(db), DmStore(db)
     receipt_store, user_data_store = ReceiptStore(db), UserDataStore(db)
-    outbox = FederationStore(db) if config.federation.enabled else None
+    peer_store = FederationStore(db)
     invite_store = InviteStore(db)
     writer = EventWriter(db, event_store, dm_store, notifier, key, name, clock, invite_store,
-                         outbox)
-    user_data = UserDataService(user_data_store, receipt_store, event_store, writer, clock)
-    invites = RemoteInvites(writer, invite_store, dm_store, user_data, clock,
+                         peer_store if config.federation.enabled else None)
+    federation = FederationDoor()
+    user_data = UserDataService(user_data_store, receipt_store, event_store, writer,
+                                federation, clock)
+    invites = RemoteInvites(writer, invite_store, dm_store, user_data, federation, clock,
                             config.federation.max_pending_invites)
     rooms = RoomService(writer, event_store, dm_store, account_store, invites, name, clock)
     reader = RoomReader(event_store, clock)
-    typing = TypingService(event_store, writer, notifier, ephemeral, clock,
+    typing = TypingService(event_store, writer, notifier, federation, ephemeral, clock,
                            config.typing.max_timeout_ms)
     ratelimiter = RateLimiter(config.rate_limits, buckets)
-    presence = PresenceService(event_store, account_store, writer, notifier, ephemeral, clock,
-                               config.presence.idle_ms, config.presence.offline_grace_ms,
+    presence = PresenceService(event_store, account_store, writer, notifier, federation,
+                               ephemeral, clock, config.presence.idle_ms,
+                               config.presence.offline_grace_ms,
                                config.presence.max_remote_per_server)
     return Homeserver(
         config=config,
@@ -143,11 +152,14 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
         rooms=rooms,
         reader=reader,
         dms=DmService(rooms, user_data, dm_store, event_store, receipt_store, account_store,
-                      clock),
+                      federation, clock),
         user_data=user_data,
         sync=SyncService(event_store, receipt_store, user_data_store, reader, writer, notifier,
                          typing, presence, ephemeral, invites, clock),
         typing=typing,
         presence=presence,
         ephemeral=ephemeral,
+        peers=Peers(peer_store, db, event_store),
+        received=ReceivedEvents(writer),
+        federation=federation,
     )

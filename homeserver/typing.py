@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Protocol
 
 from homeserver.clock import Clock
 from homeserver.ephemeral import EphemeralStore
 from homeserver.errors import Forbidden
+from homeserver.gateway import FederationDoor
 from homeserver.notifier import Notifier
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage.events import EventStore
@@ -24,16 +24,9 @@ from homeserver.storage.events import EventStore
 MAX_TIMEOUT_MS = 120_000
 
 
-class TypingRelay(Protocol):
-    """Tells other servers in the room (provided by the federation package)."""
-
-    async def typing_changed(self, room_id: str, user_id: str, typing: bool,
-                             timeout_ms: int) -> None: ...
-
-
 class TypingService:
     def __init__(self, events: EventStore, writer: EventWriter, notifier: Notifier,
-                 store: EphemeralStore, clock: Clock,
+                 federation: FederationDoor, store: EphemeralStore, clock: Clock,
                  max_timeout_ms: int = MAX_TIMEOUT_MS) -> None:
         self.events = events
         self.writer = writer
@@ -41,9 +34,9 @@ class TypingService:
         self.store = store
         self.clock = clock
         self.max_timeout_ms = max_timeout_ms
+        self.federation = federation
         self._timers: dict[tuple[str, str, int], asyncio.Task[None]] = {}
         self._sockets: Counter[tuple[str, str]] = Counter()  # (user, room) -> open sockets
-        self.relay: TypingRelay | None = None
 
     def socket_opened(self, user_id: str, room_id: str) -> None:
         self._sockets[(user_id, room_id)] += 1
@@ -69,8 +62,7 @@ class TypingService:
         self._expire_at(room_id, user_id, now + timeout_ms)
         if serial is not None:
             await self._announce(room_id, serial)
-        if self.relay is not None:
-            await self.relay.typing_changed(room_id, user_id, True, timeout_ms)
+        await self.federation.gateway.typing_changed(room_id, user_id, True, timeout_ms)
 
     async def typing_in(self, room_id: str) -> list[str]:
         typers = await self.store.typers(room_id, self.clock.time_ms())
@@ -108,8 +100,7 @@ class TypingService:
         serial = await self.store.stop_typing(room_id, user_id, self.clock.time_ms())
         if serial is not None:
             await self._announce(room_id, serial)
-            if self.relay is not None:
-                await self.relay.typing_changed(room_id, user_id, False, 0)
+            await self.federation.gateway.typing_changed(room_id, user_id, False, 0)
 
     async def _announce(self, room_id: str, serial: int) -> None:
         channel = await self.writer.channel_of(room_id)

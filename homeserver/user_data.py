@@ -4,13 +4,13 @@ filters, read receipts and read markers."""
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any
 
 from homeserver.clock import Clock
 from homeserver.errors import Forbidden, NotFound
+from homeserver.gateway import FederationDoor
 from homeserver.notifier import user_channel
 from homeserver.rooms.writer import EventWriter, WriteTxn
-from homeserver.storage.database import Connection
 from homeserver.storage.events import EventStore
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.user_data import GLOBAL, UserDataStore
@@ -18,22 +18,15 @@ from homeserver.storage.user_data import GLOBAL, UserDataStore
 RECEIPT_TYPES = {"m.read", "m.read.private"}
 
 
-class ReceiptRelay(Protocol):
-    """Tells other servers in the room (provided by the federation package)."""
-
-    async def receipt_sent(self, conn: Connection, room_id: str, user_id: str,
-                           event_id: str, ts: int) -> None: ...
-
-
 class UserDataService:
     def __init__(self, store: UserDataStore, receipts: ReceiptStore, events: EventStore,
-                 writer: EventWriter, clock: Clock) -> None:
+                 writer: EventWriter, federation: FederationDoor, clock: Clock) -> None:
         self.store = store
         self.receipts = receipts
         self.events = events
         self.writer = writer
         self.clock = clock
-        self.relay: ReceiptRelay | None = None
+        self.federation = federation
 
     async def put_account_data(self, user_id: str, data_type: str, content: dict[str, Any],
                                room_id: str = GLOBAL) -> None:
@@ -91,9 +84,9 @@ class UserDataService:
         if moved:
             channel = await self.writer.channel_of(room_id, txn.conn)
             txn.announce(channel, {"kind": "receipt", "stream_ordering": ordering})
-            if self.relay is not None and receipt_type == "m.read":  # private ones stay here
-                await self.relay.receipt_sent(txn.conn, room_id, user_id, event_id,
-                                              self.clock.time_ms())
+            if receipt_type == "m.read":  # private ones stay here
+                await self.federation.gateway.receipt_sent(txn.conn, room_id, user_id,
+                                                           event_id, self.clock.time_ms())
 
     async def read_markers(self, user_id: str, room_id: str, fully_read: str | None,
                            read: str | None, read_private: str | None) -> None:

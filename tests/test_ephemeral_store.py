@@ -63,13 +63,15 @@ async def test_a_forgotten_user_leaves_nothing_behind(store: EphemeralStore) -> 
 async def test_a_cancelled_caller_is_not_kept_running(redis_url: str) -> None:
     """redis-py 8.0 and 8.1 swallow a task's cancellation mid-command (hence redis<8)."""
     store = RedisEphemeralStore(redis_url)
+    refreshed = asyncio.Event()
 
     async def refresh_forever() -> None:
         while True:
             await store.keep_alive(["@a"], 1)
+            refreshed.set()
 
     task = asyncio.create_task(refresh_forever())
-    await asyncio.sleep(0.05)
+    await refreshed.wait()  # it has gone round once and is now inside the next command
     task.cancel()
     done, _ = await asyncio.wait([task], timeout=5)
     await store.close()

@@ -17,8 +17,10 @@ from signedjson.sign import verify_signed_json
 
 from federation.client import path
 from federation.request_auth import authorization_header
+from federation.sender import ELECTION_RETRY_SECONDS
 from federation.services import FEDERATION
 from homeserver.app import create_app
+from homeserver.clock import FakeClock
 from homeserver.events.canonical import decode_base64
 from homeserver.events.hashing import sign_event
 from homeserver.events.keys import generate_signing_key
@@ -26,6 +28,7 @@ from homeserver.services import HOMESERVER, Homeserver, build_homeserver
 from homeserver.storage.federation import FederationStore
 from tests.conftest import Account, Api, fresh_postgres_database, make_config, register
 from tests.test_workers import free_port
+from tests.waiting import eventually, timer_set
 
 A, B = "a.test", "b.test"
 V3 = "/_matrix/client/v3"
@@ -113,6 +116,10 @@ async def timeline(api: Api, who: Account, room: str, since: str | None = None,
     return bodies, token
 
 
+async def failed(outbox: FederationStore, times: int) -> bool:
+    return await outbox.failures(B) >= times
+
+
 async def dm(node: Node, who: Account, peer: str) -> str:
     data = await node.api.call("POST", f"/_matrix/client/unstable/dm/{peer}", who)
     return data["room_id"]
@@ -187,11 +194,7 @@ async def test_messages_queue_while_the_other_server_is_down(cluster: Cluster) -
     for n in range(5):
         await a.api.send(alice, room, f"while b was down {n}")
     outbox = FederationStore(a.hs.db)
-    for _ in range(200):  # a's sender tries, fails and backs off
-        if await outbox.failures(B) >= 2:
-            break
-        await asyncio.sleep(0.01)
-    assert await outbox.failures(B) >= 2
+    await eventually(lambda: failed(outbox, 2), "a's sender to try b twice over loopback")
     b = await cluster.start(B)
     bodies, _ = await timeline(b.api, bob, room, token, want=5)
     assert bodies == [f"while b was down {n}" for n in range(5)]
@@ -360,19 +363,22 @@ async def test_with_a_plain_matrix_server_the_invite_flow_makes_the_room(
 
 
 async def test_one_sender_per_deployment(tmp_path: Any, postgres_url: str,
-                                         aiohttp_client: Any) -> None:
+                                         aiohttp_client: Any, clock: FakeClock) -> None:
     workers = []
     for name in ("one", "two"):
         config = make_config(tmp_path / name, postgres_url, server_name=A,
                              **{"federation.enabled": True})
-        workers.append(await aiohttp_client(create_app(await build_homeserver(config))))
+        workers.append(await aiohttp_client(create_app(await build_homeserver(config, clock))))
     senders = [w.app[FEDERATION].sender for w in workers]
-    for _ in range(200):
-        if any(s.leading for s in senders):
-            break
-        await asyncio.sleep(0.01)
-    await asyncio.sleep(0.05)  # the other has tried too by now
-    assert [s.leading for s in senders].count(True) == 1
+
+    async def someone_leads() -> bool:
+        return any(s.leading for s in senders)
+
+    await eventually(someone_leads, "PostgreSQL to grant the leader's lock")
+    for _ in range(2):
+        await timer_set(clock, ELECTION_RETRY_SECONDS)  # the other lost and waits to retry
+        assert [s.leading for s in senders].count(True) == 1
+        clock.advance(ELECTION_RETRY_SECONDS)
 
 
 async def test_a_request_signed_with_an_expired_key_is_refused(cluster: Cluster) -> None:
@@ -405,10 +411,7 @@ async def test_a_server_that_calls_again_is_retried_at_once(cluster: Cluster) ->
     await cluster.stop(B)
     await a.api.send(alice, room, "queued")
     outbox = FederationStore(a.hs.db)
-    for _ in range(200):
-        if await outbox.failures(B) >= 1:
-            break
-        await asyncio.sleep(0.01)
+    await eventually(lambda: failed(outbox, 1), "a's sender to try b over loopback")
     await outbox.delivery_failed(B, a.hs.clock.time_ms() + 3_600_000)  # an hour's back-off
     b = await cluster.start(B)
     await b.api.send(bob, room, "i am back")  # b calls a, so a retries b now

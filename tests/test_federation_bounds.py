@@ -19,8 +19,9 @@ from homeserver.events.canonical import canonical_json
 from homeserver.events.hashing import compute_event_id, sign_event
 from homeserver.events.keys import generate_signing_key
 from homeserver.events.signing import sign_json
+from homeserver.models import VerifyKey
 from homeserver.services import Homeserver, build_homeserver
-from homeserver.storage.federation import FederationStore, VerifyKey
+from homeserver.storage.federation import FederationStore
 from tests.conftest import Api, make_config, register
 from tests.test_federation import V3, A, B, Cluster, Node, dm_across, timeline
 from tests.test_federation import cluster as cluster  # the fixture, re-exported

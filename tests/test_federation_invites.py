@@ -143,7 +143,7 @@ async def test_a_remote_invite_neither_lifts_a_ban_nor_beats_power_levels(
                                    for n in ("alice", "carol", "mallory", "dave")]
     room = await a.api.create_room(alice, preset="public_chat",
                                    power_level_content_override={"invite": 0})
-    await b.hs.dms.remote.joiner.join(room, EVE, via=A)  # eve is in the room, legitimately
+    await b.hs.federation.gateway.joiner.join(room, EVE, via=A)  # eve is in the room, legitimately
 
     assert (await invite(cluster, room, carol.user_id)).status == 200  # the rules allow this
     assert room in await invited_to(cluster, carol)
@@ -243,7 +243,7 @@ async def test_two_rooms_from_a_race_end_in_the_pairs_own_room(cluster: Cluster)
     # Meanwhile alice opened the pair's own room before b's invite reached her server:
     # the step her request took, replayed here so the order is certain.
     own = (await a.hs.dms.resolve_here(alice.user_id, bob.user_id)).room_id
-    await a.hs.dms.remote.send_invite(own, bob.user_id)
+    await a.hs.federation.gateway.dms.send_invite(own, bob.user_id)
     assert theirs != own == dm_room_id(alice.user_id, bob.user_id)
 
     assert await dm(a, alice, bob.user_id) == own
@@ -287,7 +287,7 @@ async def test_we_sign_only_the_membership_we_asked_for(guarded: Cluster) -> Non
     room = "!trap:b.test"
     assert (await invite(guarded, room, bob.user_id)).status == 200
     server = ServerOfferingAJoin()
-    a.hs.rooms.invites.remote.client = server
+    a.hs.federation.gateway.joiner.client = server
     await a.api.call("POST", f"{V3}/join/{room}", bob, {}, status=403)
     await a.api.call("POST", f"{V3}/rooms/{room}/leave", bob, {})  # rejected locally
     assert server.sent == ["GET", "GET"]  # nothing signed went back

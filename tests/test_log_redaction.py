@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
-from client_api.middleware import redact_path
-from tests.conftest import register
+from homeserver.app import create_app
+from homeserver.services import build_homeserver
+from homeserver.web.middleware import redact_path
+from tests.conftest import make_config, register
 
 # Each spelling names the key aiohttp decodes as access_token, so each one logs in.
 TOKEN_KEYS = ["access_token", "access%5Ftoken", "%61ccess_token", "%61ccess%5f%74oken",
@@ -44,3 +46,20 @@ def test_other_secret_like_query_keys_are_redacted(query: str) -> None:
 def test_ordinary_queries_are_logged_as_they_are() -> None:
     path = "/_matrix/client/v3/rooms/!r:x/messages?dir=b&limit=10&from=s5"
     assert redact_path(path) == path
+
+
+async def test_a_refused_federation_request_logs_no_query(
+    tmp_path: Any, aiohttp_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = make_config(tmp_path, None, **{"federation.enabled": True})
+    client = await aiohttp_client(create_app(await build_homeserver(config)))
+    forged = 'X-Matrix origin="evil.test",destination="test.local",key="ed25519:k",sig="c2ln"'
+    with caplog.at_level(logging.DEBUG):
+        resp = await client.get("/_matrix/federation/v1/query/profile?user_id=@a:test.local"
+                                "&access_token=hunter2",
+                                headers={"Authorization": forged})
+    assert resp.status == 401
+    # aiohttp.access is the test server's own log; the real server turns it off.
+    ours = [r.getMessage() for r in caplog.records if r.name != "aiohttp.access"]
+    assert any("refused federation request" in line for line in ours)
+    assert not any("hunter2" in line for line in ours), ours

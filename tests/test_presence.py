@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from homeserver.clock import FakeClock
 from homeserver.services import Homeserver
 from tests.conftest import Account, Api, register
+from tests.waiting import let_go, parked
 
 V3 = "/_matrix/client/v3"
 
@@ -57,15 +57,6 @@ async def open_tab(api: Api, who: Account) -> Any:
     return ws
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait for the server to finish handling a closed socket (bounded)."""
-    for _ in range(400):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition never became true")
-
-
 async def test_idle_while_connected_turns_unavailable(api: Api, homeserver: Homeserver,
                                                       clock: FakeClock) -> None:
     alice, bob, _ = await trio(api)
@@ -93,7 +84,7 @@ async def test_offline_after_the_last_tab_closes_and_the_grace(
     assert await status(api, alice, bob) == "online"  # one tab is still open
     token = (await api.sync(bob, set_presence="offline"))["next_batch"]
     await second.close()
-    await until(lambda: not homeserver.presence.connected_here(alice.user_id))
+    await let_go(homeserver, alice.user_id)
     clock.advance(29)
     await homeserver.presence.sweep()
     assert await status(api, alice, bob) == "online"  # within the 30 s grace
@@ -114,12 +105,12 @@ async def test_a_client_that_stops_syncing_goes_offline(
     assert await status(api, alice, bob) == "offline"
 
 
-async def test_presence_change_wakes_a_waiting_sync(api: Api) -> None:
+async def test_presence_change_wakes_a_waiting_sync(api: Api, homeserver: Homeserver) -> None:
     alice, bob, eve = await trio(api)
     token = (await api.sync(bob))["next_batch"]
     eve_token = (await api.sync(eve))["next_batch"]
     waiting = asyncio.create_task(api.sync(bob, token, timeout="60000"))
-    await asyncio.sleep(0.05)
+    await parked(homeserver, bob.user_id)
     assert not waiting.done()
     await api.call("PUT", f"{V3}/presence/{alice.user_id}/status", alice,
                    {"presence": "unavailable"})

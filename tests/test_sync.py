@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from homeserver.clock import FakeClock
 from homeserver.services import Homeserver
 from tests.conftest import Api, register
+from tests.waiting import parked, timer_set
 
 V3 = "/_matrix/client/v3"
 
@@ -63,18 +65,14 @@ async def test_timeline_limit_and_limited_flag(api: Api) -> None:
     assert [e["content"]["body"] for e in older["chunk"]] == ["m2", "m1", "m0"]
 
 
-async def test_long_poll_wakes_when_a_message_arrives(api: Api) -> None:
+async def test_long_poll_wakes_when_a_message_arrives(api: Api, homeserver: Homeserver) -> None:
     alice = await register(api.client, "alice")
     bob = await register(api.client, "bob")
     room = await api.create_room(alice, invite=[bob.user_id])
     await api.join(bob, room)
     token = (await api.sync(bob))["next_batch"]
     waiting = asyncio.create_task(api.sync(bob, token, timeout="60000"))
-    await asyncio.sleep(0)  # let the request reach the server
-    for _ in range(50):
-        if waiting.done():
-            break
-        await asyncio.sleep(0.01)
+    await parked(homeserver, bob.user_id)
     assert not waiting.done(), "nothing happened yet; the sync must wait"
     await api.send(alice, room, "wake up")
     woke = await asyncio.wait_for(waiting, 5)
@@ -82,20 +80,28 @@ async def test_long_poll_wakes_when_a_message_arrives(api: Api) -> None:
     assert [e["content"]["body"] for e in events] == ["wake up"]
 
 
-async def test_long_poll_times_out_empty(api: Api, homeserver: Homeserver) -> None:
+async def test_long_poll_times_out_empty_on_the_clock(api: Api, homeserver: Homeserver,
+                                                       clock: FakeClock) -> None:
     alice = await register(api.client, "alice")
     token = (await api.sync(alice))["next_batch"]
-    result = await api.sync(alice, token, timeout="50")
+    waiting = asyncio.create_task(api.sync(alice, token, timeout="50", set_presence="offline"))
+    await parked(homeserver, alice.user_id)
+    clock.advance(0.049)
+    await timer_set(clock, 0.001)
+    assert not waiting.done()
+    clock.advance(0.001)  # the deadline is the injected clock's, not the event loop's
+    result = await asyncio.wait_for(waiting, 5)
     assert result["rooms"]["join"] == {} and result["next_batch"] == token
 
 
-async def test_invite_wakes_the_invitee_and_leave_section(api: Api) -> None:
+async def test_invite_wakes_the_invitee_and_leave_section(api: Api,
+                                                         homeserver: Homeserver) -> None:
     alice = await register(api.client, "alice")
     bob = await register(api.client, "bob")
     room = await api.create_room(alice)
     token = (await api.sync(bob))["next_batch"]
     waiting = asyncio.create_task(api.sync(bob, token, timeout="60000"))
-    await asyncio.sleep(0.05)
+    await parked(homeserver, bob.user_id)
     await api.invite(alice, room, bob.user_id)
     woke = await asyncio.wait_for(waiting, 5)
     assert room in woke["rooms"]["invite"]

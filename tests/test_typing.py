@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 
 from homeserver.clock import FakeClock
+from homeserver.services import Homeserver
 from tests.conftest import Account, Api, register
+from tests.waiting import parked
 
 V3 = "/_matrix/client/v3"
 
@@ -75,11 +77,11 @@ async def test_stop_and_capped_timeout(api: Api, clock: FakeClock) -> None:
     assert await asyncio.wait_for(waiting, 5) == []
 
 
-async def test_long_poll_wakes_on_typing(api: Api) -> None:
+async def test_long_poll_wakes_on_typing(api: Api, homeserver: Homeserver) -> None:
     alice, bob, room = await pair_room(api)
     token = (await api.sync(bob))["next_batch"]
     waiting = asyncio.create_task(api.sync(bob, token, timeout="60000"))
-    await asyncio.sleep(0.05)
+    await parked(homeserver, bob.user_id)
     assert not waiting.done()
     await type_(api, alice, room, True)
     woke = await asyncio.wait_for(waiting, 5)

@@ -13,8 +13,9 @@ import pytest
 
 from homeserver.app import create_app
 from homeserver.clock import FakeClock
-from homeserver.services import build_homeserver
+from homeserver.services import HOMESERVER, build_homeserver
 from tests.conftest import Account, Api, make_config, reachable, register
+from tests.waiting import eventually, parked, parked_or_done
 
 
 async def worker(tmp_path: Any, name: str, database: str, aiohttp_client: Any,
@@ -41,7 +42,7 @@ async def test_message_on_one_worker_wakes_sync_on_another(
     two = await worker(tmp_path, "two", postgres_url, aiohttp_client, redis_url)
     alice, bob, room, token = await dm_across(one, two)
     waiting = asyncio.create_task(two.sync(bob, token, timeout="60000"))
-    await asyncio.sleep(0.2)
+    await parked(two.client.app[HOMESERVER], bob.user_id)
     assert not waiting.done()
     await one.send(alice, room, "across workers")
     woke = await asyncio.wait_for(waiting, 5)
@@ -61,12 +62,13 @@ async def start_redis(port: int) -> subprocess.Popen[bytes]:
          "--appendonly", "no"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    for _ in range(200):
-        if reachable("127.0.0.1", port):
-            return proc
-        await asyncio.sleep(0.02)
-    proc.kill()
-    raise AssertionError("private redis-server did not start")
+    try:
+        await eventually(lambda: asyncio.to_thread(reachable, "127.0.0.1", port),
+                         "the private redis-server to accept connections")
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc
 
 
 async def test_delivery_resumes_after_redis_restarts(
@@ -104,10 +106,9 @@ async def test_delivery_resumes_after_redis_restarts(
 
         # And live delivery through Redis works again.
         token = woke["next_batch"]
-        for _ in range(100):
+        for _ in range(100):  # resync wake-ups may answer a few polls before one waits
             waiting = asyncio.create_task(two.sync(bob, token, timeout="60000"))
-            await asyncio.sleep(0.05)
-            if not waiting.done():
+            if await parked_or_done(two.client.app[HOMESERVER], bob.user_id, waiting):
                 break
             token = (await waiting)["next_batch"]
         await one.send(alice, room, "live again")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from typing import Any
@@ -12,11 +11,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from homeserver.accounts import TOKEN_CACHE_TTL_SECONDS
 from homeserver.clock import FakeClock
+from homeserver.notifier import REVOCATIONS_CHANNEL
 from homeserver.services import HOMESERVER, Homeserver
 from tests.conftest import Account, Api, register
-from tests.test_presence import open_tab, until
+from tests.test_presence import open_tab
 from tests.test_workers import dm_across, worker
 from tests.test_ws_dm import connect, next_frame
+from tests.waiting import let_go, published
 
 V3 = "/_matrix/client/v3"
 
@@ -105,12 +106,12 @@ async def test_two_tabs_on_two_workers_count_as_one_user(
     alice, bob, _room, _token = await dm_across(one, two)
     tab_one, tab_two = await open_tab(one, alice), await open_tab(two, alice)
     await tab_one.close()
-    await until(lambda: not server_of(one).presence.connected_here(alice.user_id))
+    await let_go(server_of(one), alice.user_id)
     await let_time_pass(60, one, two)
     assert await status(one, alice, bob) == "online"
 
     await tab_two.close()
-    await until(lambda: not server_of(two).presence.connected_here(alice.user_id))
+    await let_go(server_of(two), alice.user_id)
     await let_time_pass(25, one, two)
     assert await status(one, alice, bob) == "online"  # within the 30 s grace
     await let_time_pass(5, one, two)
@@ -127,8 +128,7 @@ async def test_users_of_a_worker_that_stops_refreshing_go_offline(
         # Alice is connected to worker one, which then dies: nothing refreshes her.
         await stack.enter_async_context(presence.connection(alice.user_id))
         assert await status(two, alice, bob) == "online"
-        presence.close()
-        await asyncio.sleep(0)
+        presence.close()  # its sweeper's timer is cancelled at once
         clock.advance(30)
         await sweep(two)
         assert await status(two, alice, bob) == "offline"
@@ -141,12 +141,10 @@ async def test_a_logout_on_one_worker_ends_the_token_on_the_other(
     bob = await register(one.client, "bob")
     whoami = "/_matrix/client/v3/account/whoami"
     assert (await two.call("GET", whoami, bob))["user_id"] == bob.user_id  # now cached on two
-    await one.call("POST", "/_matrix/client/v3/logout", bob, {})
-    for _ in range(400):  # the revocation crosses through Redis
-        resp = await two.client.get(whoami, headers=bob.auth)
-        if resp.status == 401:
-            break
-        await asyncio.sleep(0.005)
+    async with published(server_of(two).notifier, REVOCATIONS_CHANNEL):
+        await one.call("POST", "/_matrix/client/v3/logout", bob, {})
+    # Worker two's own listener was woken by the same message, before this request.
+    resp = await two.client.get(whoami, headers=bob.auth)
     assert (resp.status, (await resp.json())["errcode"]) == (401, "M_UNKNOWN_TOKEN")
 
 

@@ -6,8 +6,10 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
 from aiohttp import WSMsgType
 
+from homeserver.services import Homeserver
 from tests.conftest import Api, register
 
 WS = "/_matrix/client/unstable/ws"
@@ -112,3 +114,50 @@ async def test_a_stranger_sees_no_typing_or_presence(api: Api) -> None:
             break
     for ws in (eve_ws, bob_ws, alice_ws):
         await ws.close()
+
+
+async def test_one_subscription_serves_every_frame(api: Api, homeserver: Homeserver,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    room = (await api.call("POST", f"/_matrix/client/unstable/dm/{bob.user_id}", alice))[
+        "room_id"]
+    await api.join(bob, room)
+    subscribed: list[frozenset[str]] = []
+    subscribe = homeserver.notifier.subscribe
+
+    def counting(channels: Any, *args: Any) -> Any:
+        subscription = subscribe(channels, *args)
+        subscribed.append(subscription.channels)
+        return subscription
+
+    monkeypatch.setattr(homeserver.notifier, "subscribe", counting)
+    ws = await api.client.ws_connect(WS, headers=bob.auth)
+    await next_frame(ws, "sync")
+    got: list[str] = []
+    for n in range(5):
+        await api.send(alice, room, f"m{n}")
+        while len(got) <= n:
+            got += bodies(await next_frame(ws, "sync"), room)
+    assert got == [f"m{n}" for n in range(5)]
+    assert len(subscribed) == 1
+    await ws.close()
+
+
+async def test_the_stream_follows_the_rooms_the_user_joins(api: Api) -> None:
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    ws = await api.client.ws_connect(WS, headers=bob.auth)
+    await next_frame(ws, "sync")
+    room = await api.create_room(alice, invite=[bob.user_id])
+    while room not in (await next_frame(ws, "sync"))["rooms"]["invite"]:
+        pass
+    await api.join(bob, room)
+    while room not in (await next_frame(ws, "sync"))["rooms"]["join"]:
+        pass  # the frame holding the join is built after the stream subscribed to the room
+    await api.send(alice, room, "in the new room")
+    got: list[str] = []
+    while not got:
+        got = bodies(await next_frame(ws, "sync"), room)
+    assert got == ["in the new room"]
+    await ws.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from homeserver.events.hashing import redact
-from homeserver.storage.events import StoredEvent
+from homeserver.models import StoredEvent
 
 
 def client_event(event: StoredEvent, now_ms: int, redaction: StoredEvent | None = None,

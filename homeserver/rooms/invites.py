@@ -19,11 +19,12 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from homeserver.clock import Clock
 from homeserver.errors import Forbidden, MatrixError
 from homeserver.events.canonical import canonical_json
+from homeserver.gateway import FederationDoor
 from homeserver.ids import server_of
 from homeserver.notifier import user_channel
 from homeserver.rooms.writer import EventWriter, WriteTxn
@@ -37,14 +38,6 @@ MAX_INVITE_STATE = 20
 STRIPPED_FIELDS = {"type": str, "state_key": str, "sender": str, "content": dict}
 
 
-class RemoteMembership(Protocol):
-    """Joining and leaving through another server (provided by the federation package)."""
-
-    async def join(self, room_id: str, user_id: str, via: str) -> str: ...
-
-    async def leave(self, room_id: str, user_id: str, via: str) -> None: ...
-
-
 @dataclass(frozen=True)
 class InviteView:
     """What /sync shows of a remote invite: its section and stripped state."""
@@ -56,14 +49,15 @@ class InviteView:
 
 class RemoteInvites:
     def __init__(self, writer: EventWriter, store: InviteStore, dms: DmStore,
-                 user_data: UserDataService, clock: Clock, max_pending: int) -> None:
+                 user_data: UserDataService, federation: FederationDoor, clock: Clock,
+                 max_pending: int) -> None:
         self.writer = writer
         self.store = store
         self.dms = dms
         self.user_data = user_data
         self.clock = clock
         self.max_pending = max_pending
-        self.remote: RemoteMembership | None = None  # set when federation is enabled
+        self.federation = federation
 
     async def receive(self, pdu: dict[str, Any], event_id: str, origin: str,
                       invite_state: Any) -> None:
@@ -99,7 +93,7 @@ class RemoteInvites:
                 await self.dms.insert_pair(txn.conn, low, high, room_id, self.clock.time_ms())
                 await self.user_data.add_to_direct(txn, user_id, inviter, room_id)
         # Joining makes the room ours to hold; its rows in remote_invites go with that.
-        await self._remote().join(room_id, user_id, via=row["origin"])
+        await self.federation.gateway.join(room_id, user_id, via=row["origin"])
         return True
 
     async def reject(self, user_id: str, room_id: str) -> bool:
@@ -108,7 +102,7 @@ class RemoteInvites:
         if row is None:
             return False
         try:
-            await self._remote().leave(room_id, user_id, via=row["origin"])
+            await self.federation.gateway.leave(room_id, user_id, via=row["origin"])
         except MatrixError as exc:
             # The user wants it gone either way; the other server learns when it asks.
             log.warning("could not tell %s that %s rejects %s: %s", row["origin"], user_id,
@@ -132,11 +126,6 @@ class RemoteInvites:
         else:
             rows = await self.store.changed_since(user_id, since, upto)
         return [_view(r) for r in rows]
-
-    def _remote(self) -> RemoteMembership:
-        if self.remote is None:
-            raise Forbidden("Federation with other servers is not enabled")
-        return self.remote
 
 
 def _announce(txn: WriteTxn, user_id: str, room_id: str) -> None:

@@ -14,8 +14,9 @@ from typing import Any
 from homeserver.clock import Clock
 from homeserver.errors import Forbidden, NotFound
 from homeserver.events.format import client_event
+from homeserver.models import StoredEvent
 from homeserver.rooms.service import NOT_MEMBER
-from homeserver.storage.events import EventStore, StoredEvent
+from homeserver.storage.events import EventStore
 from homeserver.storage.stream import current_position
 from homeserver.sync.filters import RoomEventFilter
 

@@ -8,12 +8,13 @@ from typing import Any
 from homeserver import ids
 from homeserver.clock import Clock
 from homeserver.errors import Forbidden, MatrixError, NotFound
+from homeserver.models import StoredEvent
 from homeserver.rooms import presets
 from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.writer import ROOM_VERSION, EventWriter, WriteTxn
 from homeserver.storage.accounts import AccountStore
 from homeserver.storage.dms import DmStore
-from homeserver.storage.events import EventStore, StoredEvent
+from homeserver.storage.events import EventStore
 
 NOT_MEMBER = "You are not a member of this room"
 DM_TOUCHING_TYPES = {"m.room.message", "m.room.encrypted", "m.sticker"}

@@ -24,6 +24,7 @@ from homeserver.events.canonical import NotCanonical, canonical_json, check_cano
 from homeserver.events.hashing import compute_event_id, sign_event
 from homeserver.events.keys import SigningKey
 from homeserver.ids import server_of
+from homeserver.models import StoredEvent
 from homeserver.notifier import (
     OUTBOX_CHANNEL,
     Notifier,
@@ -33,7 +34,7 @@ from homeserver.notifier import (
 )
 from homeserver.storage.database import Connection, Database
 from homeserver.storage.dms import DmStore
-from homeserver.storage.events import EventStore, StoredEvent
+from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
 from homeserver.storage.invites import InviteStore
 from homeserver.storage.stream import next_position

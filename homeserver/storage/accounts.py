@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from homeserver.models import Device
 from homeserver.storage.database import Connection, Database, Row
 
 
@@ -11,14 +12,6 @@ from homeserver.storage.database import Connection, Database, Row
 class TokenOwner:
     user_id: str
     device_id: str
-
-
-@dataclass(frozen=True)
-class Device:
-    device_id: str
-    display_name: str | None
-    last_seen_ts: int | None
-    last_seen_ip: str | None
 
 
 class AccountStore:

@@ -4,39 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from homeserver.events.canonical import canonical_json
+from canonicaljson import encode_canonical_json
+
+from homeserver.models import StoredEvent
 from homeserver.storage.database import Connection, Database, Row
 
 EVENT_COLUMNS = "stream_ordering, event_id, pdu, redacted_by"
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event as stored: its PDU (without event_id, as signed) and stream position."""
-
-    stream_ordering: int
-    event_id: str
-    pdu: dict[str, Any]
-    redacted_by: str | None = None
-
-    @property
-    def type(self) -> str:
-        return self.pdu["type"]
-
-    @property
-    def sender(self) -> str:
-        return self.pdu["sender"]
-
-    @property
-    def state_key(self) -> str | None:
-        return self.pdu.get("state_key")
-
-    @property
-    def room_id(self) -> str:
-        return self.pdu["room_id"]
 
 
 def _event(row: Row) -> StoredEvent:
@@ -70,7 +45,7 @@ class EventStore:
             " depth, origin_server_ts, pdu) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             event.stream_ordering, event.event_id, pdu["room_id"], pdu["sender"], pdu["type"],
             pdu.get("state_key"), pdu["depth"], pdu["origin_server_ts"],
-            canonical_json(pdu).decode(),
+            encode_canonical_json(pdu).decode(),
         )
         if event.state_key is not None:
             await self._set_current_state(conn, event)

@@ -2,17 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from homeserver.models import VerifyKey
 from homeserver.storage.database import Connection, Database, Row
-
-
-@dataclass(frozen=True)
-class VerifyKey:
-    key_id: str
-    verify_key: str
-    valid_until_ts: int
-    expired_ts: int | None = None
 
 
 class FederationStore:

@@ -11,22 +11,26 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from homeserver.clock import Clock
 from homeserver.ephemeral import EphemeralStore
 from homeserver.events.format import stripped_state
-from homeserver.notifier import Notifier, Subscription, user_channel
+from homeserver.models import StoredEvent
+from homeserver.notifier import Notifier, user_channel
 from homeserver.presence import PresenceService
 from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.writer import EventWriter
-from homeserver.storage.events import EventStore, StoredEvent
+from homeserver.storage.events import EventStore
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.stream import current_position
 from homeserver.storage.user_data import GLOBAL, UserDataStore
 from homeserver.sync.filters import SyncFilter
+from homeserver.sync.listener import Listener, Parked
 from homeserver.sync.tokens import make_token
 from homeserver.typing import TypingService
 
@@ -93,14 +97,15 @@ class SyncService:
         self.invites = invites
         self.clock = clock
         self.stopping = False
-        self._waiting: set[Subscription] = set()
+        self._waiting: set[Listener] = set()
+        self.parked = Parked()
 
     def stop_waiting(self) -> None:
         """The server is stopping: every long-poll answers now with what it has, and
         later ones do not wait, so a shutdown never waits out a poll's timeout."""
         self.stopping = True
-        for subscription in self._waiting:
-            subscription.deliver(_STOPPING)
+        for listener in self._waiting:
+            listener.interrupt(_STOPPING)
 
     async def sync(self, request: SyncRequest) -> SyncResult:
         """Answer at once if anything changed, else wait for the notifier (up to timeout)."""
@@ -114,26 +119,33 @@ class SyncService:
     async def _sync(self, request: SyncRequest) -> SyncResult:
         if request.since is None or request.timeout_ms <= 0 or self.stopping:
             return await self.build(request)
-        rooms = await self.events.rooms_of_user(request.user_id, ["join", "invite"])
-        channels = [user_channel(request.user_id)]
-        channels += [await self.writer.channel_of(r["room_id"]) for r in rooms]
-        timeout = min(request.timeout_ms, MAX_SYNC_TIMEOUT_MS) / 1000
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        # Subscribe before reading, so nothing written in between is missed.
-        with self.notifier.subscribe(channels) as subscription:
-            self._waiting.add(subscription)
-            try:
-                await subscription.ready()
+        deadline = self.clock.monotonic() + min(request.timeout_ms, MAX_SYNC_TIMEOUT_MS) / 1000
+        async with self.listen(request.user_id) as listener:
+            result = await self.build(request)
+            while result.empty and not self.stopping:
+                if not await listener.wait(deadline - self.clock.monotonic()):
+                    break
                 result = await self.build(request)
-                while result.empty and not self.stopping:
-                    remaining = deadline - loop.time()
-                    if remaining <= 0 or await subscription.next(remaining) is None:
-                        break
-                    result = await self.build(request)
-            finally:
-                self._waiting.discard(subscription)
         return result
+
+    @asynccontextmanager
+    async def listen(self, user_id: str) -> AsyncIterator[Listener]:
+        """A subscription to everything that concerns the user, for as long as this lasts.
+
+        Open it before reading, so nothing written in between is missed."""
+        listener = Listener(self.notifier, self.clock, self._channels_of, user_id, self.parked)
+        await listener.open()
+        self._waiting.add(listener)
+        try:
+            yield listener
+        finally:
+            self._waiting.discard(listener)
+            listener.close()
+
+    async def _channels_of(self, user_id: str) -> frozenset[str]:
+        rooms = await self.events.rooms_of_user(user_id, ["join", "invite"])
+        return frozenset([user_channel(user_id)]
+                         + [await self.writer.channel_of(r["room_id"]) for r in rooms])
 
     async def build(self, request: SyncRequest) -> SyncResult:
         # Serials are read first: a change after this point is sent next time.

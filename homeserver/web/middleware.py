@@ -15,8 +15,8 @@ from urllib.parse import unquote_plus
 
 from aiohttp import WSCloseCode, web
 
-from client_api.http import REQUEST_ID, UPGRADED_SOCKET, json_response
 from homeserver.errors import InvalidParam, MatrixError, TooLarge
+from homeserver.web.http import REQUEST_ID, UPGRADED_SOCKET, json_response
 
 log = logging.getLogger("homeserver.access")
 error_log = logging.getLogger("homeserver.errors")
