@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import re
 import stat
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,20 @@ def test_check_canonical_refuses_with_a_readable_reason(value: Any, reason: str)
     with pytest.raises(NotCanonical, match=re.escape(reason)):
         check_canonical(value)
     assert issubclass(NotCanonical, ValueError)
+
+
+def test_a_long_key_over_a_long_list_costs_no_more_than_the_value() -> None:
+    # The attack: a 60 KB body whose every list item once got its own copy of the
+    # 30 KB path to it (443 MiB); the path is spelt out only for the error now.
+    value = {"k" * 30_000: [0] * 15_000 + [0.5]}
+    tracemalloc.start()
+    try:
+        with pytest.raises(NotCanonical, match=re.escape("[15000]: floats")):
+            check_canonical(value)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5 * 2**20, peak
 
 
 # --- spec test vectors ---------------------------------------------------------------------

@@ -32,54 +32,73 @@ class NotCanonical(ValueError):
     """The value cannot be Canonical JSON; the message says where and why."""
 
 
+# Where a value sits, as a linked list of steps (parent, key or index): cheap to make for
+# every child, spelt out as "content.a[2]" only when an error names it.
+_Path = tuple[Any, str | int] | None
+
+
 def check_canonical(value: Any, max_nesting: int = MAX_NESTING) -> None:
     """Raise NotCanonical unless ``value`` is a JSON value the spec's Canonical JSON allows.
 
     Integers must lie within ±(2^53-1), floats (including NaN and infinities) are
     refused, objects and arrays nest at most ``max_nesting`` deep, object keys are
     strings and every string is valid Unicode (no lone surrogates). Iterative, so
-    any nesting depth is refused without recursion.
+    any nesting depth is refused without recursion; memory stays proportional to the
+    value, however long its keys.
     """
-    stack: list[tuple[Any, str, int]] = [(value, "", 0)]
+    stack: list[tuple[Any, _Path, int]] = [(value, None, 0)]
     while stack:
-        item, where, depth = stack.pop()
+        item, path, depth = stack.pop()
         if isinstance(item, dict):
-            _check_nesting(where, depth, max_nesting)
+            _check_nesting(path, depth, max_nesting)
             for key, child in item.items():
                 if not isinstance(key, str):
-                    raise NotCanonical(f"{where or 'the value'}: object keys must be strings")
-                _check_string(key, where)
-                stack.append((child, f"{where}.{key}" if where else key, depth + 1))
+                    raise NotCanonical(f"{_where(path)}: object keys must be strings")
+                _check_string(key, path)
+                stack.append((child, (path, key), depth + 1))
         elif isinstance(item, list):
-            _check_nesting(where, depth, max_nesting)
-            stack.extend((child, f"{where}[{n}]", depth + 1) for n, child in enumerate(item))
+            _check_nesting(path, depth, max_nesting)
+            stack.extend((child, (path, n), depth + 1) for n, child in enumerate(item))
         elif isinstance(item, str):
-            _check_string(item, where)
+            _check_string(item, path)
         elif isinstance(item, bool) or item is None:
             continue
         elif isinstance(item, int):
             if not -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
-                raise NotCanonical(f"{where or 'the value'}: integer out of range "
+                raise NotCanonical(f"{_where(path)}: integer out of range "
                                    f"(beyond ±(2^53-1))")
         elif isinstance(item, float):
-            raise NotCanonical(f"{where or 'the value'}: floats are not allowed, "
-                               "only integers")
+            raise NotCanonical(f"{_where(path)}: floats are not allowed, only integers")
         else:
-            raise NotCanonical(f"{where or 'the value'}: not a JSON value")
+            raise NotCanonical(f"{_where(path)}: not a JSON value")
 
 
-def _check_nesting(where: str, depth: int, max_nesting: int) -> None:
+def _where(path: _Path) -> str:
+    steps: list[str | int] = []
+    while path is not None:
+        path, step = path
+        steps.append(step)
+    text = ""
+    for step in reversed(steps):
+        if isinstance(step, int):
+            text += f"[{step}]"
+        else:
+            text += f".{step}" if text else step
+    return text or "the value"
+
+
+def _check_nesting(path: _Path, depth: int, max_nesting: int) -> None:
     if depth >= max_nesting:
-        raise NotCanonical(f"{where or 'the value'}: nested more than {max_nesting} deep")
+        raise NotCanonical(f"{_where(path)}: nested more than {max_nesting} deep")
 
 
-def _check_string(text: str, where: str) -> None:
+def _check_string(text: str, path: _Path) -> None:
     if text.isascii():
         return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise NotCanonical(f"{where or 'the value'}: string is not valid Unicode "
+        raise NotCanonical(f"{_where(path)}: string is not valid Unicode "
                            "(lone surrogate)") from None
 
 
