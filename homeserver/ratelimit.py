@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from homeserver.clock import Clock
 from homeserver.config import Rate, RateLimits
 from homeserver.errors import LimitExceeded
+from homeserver.lru import LruDict
 
 MAX_KEYS = 100_000
 
@@ -36,7 +37,9 @@ class Buckets(ABC):
 class MemoryBuckets(Buckets):
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        # Least recently used first out: a bucket being spent (an account under attack)
+        # stays, while a flood of fresh keys only pushes out idle ones.
+        self._buckets: LruDict[str, tuple[float, float]] = LruDict(MAX_KEYS)
 
     async def take(self, key: str, rate: Rate, cost: float) -> float | None:
         now = self._clock.monotonic()
@@ -44,8 +47,6 @@ class MemoryBuckets(Buckets):
         tokens = min(float(rate.burst), tokens + (now - last) * rate.per_second)
         if cost > 0 and tokens < cost:
             return tokens
-        if len(self._buckets) >= MAX_KEYS:
-            self._buckets.clear()  # bounded memory; a reset only forgives, never blocks
         self._buckets[key] = (min(float(rate.burst), tokens - cost), now)
         return None
 

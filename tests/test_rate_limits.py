@@ -12,6 +12,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from client_api.proxies import real_client, trusted_networks
+from homeserver import ratelimit
 from homeserver.app import create_app
 from homeserver.clock import FakeClock
 from homeserver.config import Rate
@@ -108,3 +109,16 @@ async def test_without_redis_a_worker_still_limits_on_its_own(clock: FakeClock) 
             == [None, None, 0.0]
     finally:
         await buckets.close()
+
+
+async def test_a_flood_of_fresh_keys_does_not_reset_a_spent_bucket(
+    clock: FakeClock, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(ratelimit, "MAX_KEYS", 10)
+    buckets = ratelimit.MemoryBuckets(clock)
+    rate = Rate(per_second=0.0, burst=2)
+    assert [await buckets.take("login_failures:@alice:x", rate, 1.0) for _ in range(3)] \
+        == [None, None, 0.0]
+    for n in range(50):  # the attacker's fresh addresses, interleaved with guesses
+        await buckets.take(f"login:2001:db8::{n}", rate, 1.0)
+        assert await buckets.take("login_failures:@alice:x", rate, 1.0) == 0.0
