@@ -19,7 +19,9 @@ from yarl import URL
 
 from federation.addresses import public_socket
 from federation.request_auth import authorization_header
+from homeserver import strict_json
 from homeserver.config import Config
+from homeserver.errors import MatrixError
 from homeserver.events.canonical import canonical_json
 from homeserver.events.keys import SigningKey
 from homeserver.ids import is_server_name
@@ -28,6 +30,11 @@ from homeserver.lru import LruDict
 log = logging.getLogger(__name__)
 TIMEOUT = aiohttp.ClientTimeout(total=30, connect=10)
 MAX_DISCOVERED = 10_000
+# Another server's answer is read at most this far: send_join's room state is the
+# largest answer we ask for, and a DM's is tiny; without a bound a server we merely
+# asked (even for keys) could stream gigabytes into memory.
+MAX_RESPONSE_BYTES = 64 * 2**20
+MAX_WELL_KNOWN_BYTES = 64 * 2**10
 
 
 class FederationError(Exception):
@@ -83,7 +90,8 @@ class FederationClient:
             async with self._http(trusted=False).get(
                     f"https://{destination}/.well-known/matrix/server") as r:
                 if r.status == 200:
-                    delegated = (await r.json(content_type=None)).get("m.server")
+                    found = await read_json(r, MAX_WELL_KNOWN_BYTES)
+                    delegated = found.get("m.server") if isinstance(found, dict) else None
                     if isinstance(delegated, str) and is_server_name(delegated):
                         host = delegated
         except (aiohttp.ClientError, ValueError, TimeoutError) as exc:
@@ -109,10 +117,27 @@ class FederationClient:
             url = URL(await self.base_url(destination) + uri, encoded=True)
             session = self._http(trusted=destination in self.endpoints)
             async with session.request(method, url, data=body, headers=headers) as resp:
-                data = await resp.json(content_type=None)
+                data = await read_json(resp, MAX_RESPONSE_BYTES)
                 if resp.status != 200:
                     raise FederationError(f"{destination} answered {resp.status}",
                                           resp.status, data)
                 return data
         except (aiohttp.ClientError, ValueError, TimeoutError, OSError) as exc:
             raise FederationError(f"cannot reach {destination}: {exc}") from None
+
+
+async def read_json(resp: aiohttp.ClientResponse, limit: int) -> Any:
+    """The answer's JSON, read at most ``limit`` bytes far; ValueError beyond or if not JSON."""
+    if (resp.content_length or 0) > limit:
+        raise ValueError(f"answer of {resp.content_length} bytes is over {limit}")
+    raw = bytearray()
+    async for chunk in resp.content.iter_chunked(65536):
+        raw += chunk
+        if len(raw) > limit:
+            raise ValueError(f"answer over {limit} bytes")
+    if not raw.strip():
+        return None  # as aiohttp's json() answers an empty body
+    try:
+        return strict_json.loads(bytes(raw))
+    except MatrixError as exc:
+        raise ValueError(f"answer is not JSON: {exc.message}") from None
