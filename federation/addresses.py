@@ -24,9 +24,26 @@ def is_public(address: str) -> bool:
     """Whether ``address`` is a global unicast IP (not loopback, private, link-local,
     multicast, unspecified, reserved or documentation)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in _IPV4_COMPATIBLE:
+            return False  # deprecated, and routes to IPv4 on some stacks
+        # Forms that carry an IPv4 address a gateway will reach: judge that address.
+        embedded = ip.ipv4_mapped or ip.sixtofour or _nat64(ip)
+        if embedded is not None:
+            ip = embedded
+    return ip.is_global and not ip.is_multicast and not (ip.version == 4 and ip in _IETF_PROTOCOL)
+
+
+# IETF protocol assignments (RFC 6890); Python 3.11 counts some of them global.
+_IETF_PROTOCOL = ipaddress.ip_network("192.0.0.0/24")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
+def _nat64(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if any(ip in network for network in _NAT64):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def public_socket(addr_info: Any) -> socket.socket:

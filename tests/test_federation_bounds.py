@@ -278,7 +278,9 @@ async def test_made_up_names_are_remembered_within_a_bound(cluster: Cluster) -> 
     ("10.0.0.1", False), ("192.168.1.1", False), ("169.254.169.254", False),
     ("224.0.0.1", False), ("0.0.0.0", False), ("::1", False), ("::", False),
     ("::ffff:127.0.0.1", False), ("fe80::1%eth0", False), ("ff02::1", False),
-    ("fc00::1", False), ("100.64.0.1", False),
+    ("fc00::1", False), ("100.64.0.1", False), ("64:ff9b::7f00:1", False),
+    ("64:ff9b::808:808", True), ("2002:7f00:1::", False), ("2002:808:808::", True),
+    ("::7f00:1", False), ("192.0.0.8", False),
 ])
 def test_only_public_unicast_addresses_are_reachable(address: str, public: bool) -> None:
     assert is_public(address) is public
