@@ -59,10 +59,11 @@ async def backfill(request: web.Request) -> web.Response:
     server, room_id = hs(request), room_id_param(request)
     await _require_server_in_room(server, room_id, origin)
     limit = query_int(request, "limit", 10, 1, MAX_EVENTS)
-    known = await server.reader.events.events_by_id(request.query.getall("v", []))
-    if not known:
-        raise BadJson("v must name at least one known event")
-    upto = max(e.stream_ordering for e in known.values() if e.room_id == room_id)
+    known = await server.reader.events.events_by_id(request.query.getall("v", [])[:MAX_EVENTS])
+    in_room = [e.stream_ordering for e in known.values() if e.room_id == room_id]
+    if not in_room:
+        raise BadJson("v must name at least one known event of this room")
+    upto = max(in_room)
     events = await server.reader.events.room_events(room_id, after=0, upto=upto, limit=limit,
                                                     newest_first=True)
     return json_response(_pdus(server, events))
@@ -79,8 +80,8 @@ async def get_missing_events(request: web.Request) -> web.Response:
     latest = await events.events_by_id(_ids(body, "latest_events"))
     after = max((e.stream_ordering for e in earliest.values()), default=0)
     upto = max((e.stream_ordering for e in latest.values()), default=0)
-    limit = min(int(body.get("limit", 10)) if isinstance(body.get("limit"), int) else 10,
-                MAX_EVENTS)
+    asked = body.get("limit")
+    limit = max(1, min(asked if isinstance(asked, int) else 10, MAX_EVENTS))
     found = await events.room_events(room_id, after=after, upto=upto - 1, limit=limit,
                                      newest_first=False) if upto else []
     return json_response({"events": [e.pdu for e in found]})

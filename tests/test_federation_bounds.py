@@ -357,3 +357,21 @@ async def test_a_key_claimed_valid_for_ever_counts_for_a_week(
     cached = await FederationStore(a.hs.db).server_key(B, b.hs.signing_key.key_id)
     assert cached is not None
     assert cached.valid_until_ts <= a.hs.clock.time_ms() + 7 * 24 * 3600 * 1000
+
+
+async def test_history_requests_with_odd_bounds_get_answers_not_500s(cluster: Cluster) -> None:
+    a, b, alice, _, room = await dm_across(cluster)
+    await a.api.send(alice, room, "one")
+    other = await a.api.create_room(alice)
+    elsewhere = (await a.api.call("GET", f"{V3}/rooms/{other}/messages?dir=b", alice))[
+        "chunk"][0]["event_id"]
+    client = b.api.client.app[FEDERATION].client
+    with pytest.raises(FederationError) as refused:  # only another room's event named
+        await client.request("GET", A, path("/_matrix/federation/v1/backfill/{}", room),
+                             query={"v": [elsewhere], "limit": ["5"]})
+    assert refused.value.status == 400
+    latest = (await a.api.call("GET", f"{V3}/rooms/{room}/messages?dir=b", alice))["chunk"]
+    answer = await client.request(
+        "POST", A, path("/_matrix/federation/v1/get_missing_events/{}", room),
+        {"earliest_events": [], "latest_events": [latest[0]["event_id"]], "limit": -1})
+    assert len(answer["events"]) == 1  # at least one, never the whole history
