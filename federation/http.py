@@ -39,6 +39,9 @@ _VALUE_MARKS = (b",", b":", b"[", b"{")
 # Deep enough that a PDU nested past Canonical JSON's 64 still parses, so the
 # transaction is answered PDU by PDU (that one refused) rather than refused whole.
 MAX_NESTING = 256
+# One header per signing key is what servers send (two while a key rotates); each may
+# cost a key fetch before any signature is known good, so more are not read.
+MAX_AUTH_HEADERS = 3
 
 
 def federation_of(request: web.Request) -> Federation:
@@ -89,7 +92,7 @@ async def _authenticate(request: web.Request, with_body: bool) -> tuple[str, Any
 def _addressed_headers(request: web.Request, our_name: str) -> list[XMatrix]:
     """The well-formed X-Matrix headers addressed to us; 401 (body unread) if none."""
     found = []
-    for header in request.headers.getall("Authorization", []):
+    for header in request.headers.getall("Authorization", [])[:MAX_AUTH_HEADERS]:
         try:
             auth = parse_authorization(header)
             check_names(auth, our_name)

@@ -8,6 +8,7 @@ import secrets
 from typing import Any
 
 import pytest
+from multidict import CIMultiDict
 
 import federation.http
 from federation.addresses import is_public
@@ -261,6 +262,19 @@ async def test_allowing_private_addresses_lets_them_be_reached(
         assert listener.connections == 0
         assert await claim_origin(node, f"127.0.0.1:{port}") == 401
         assert listener.connections >= 1  # the control: the listener does see connections
+
+
+async def test_one_request_costs_at_most_three_key_fetches(cluster: Cluster) -> None:
+    a = cluster.nodes[A]
+    keyring = a.api.client.app[FEDERATION].keyring
+    uri = "/_matrix/federation/v1/query/profile?user_id=%40x%3Aa.test"
+    headers = CIMultiDict(("Authorization", authorization_header(
+        generate_signing_key("k1"), f"127.0.0.{n + 2}:1", A, "GET", uri, None))
+        for n in range(10))
+    before = len(keyring._asked_at)
+    resp = await a.api.client.get(uri, headers=headers)
+    assert resp.status == 401
+    assert len(keyring._asked_at) - before == 3
 
 
 async def test_made_up_names_are_remembered_within_a_bound(cluster: Cluster) -> None:
