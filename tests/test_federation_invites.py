@@ -13,6 +13,7 @@ import pytest
 from aiohttp import ClientResponse
 
 from federation.request_auth import authorization_header
+from federation.services import FEDERATION
 from homeserver.dms import dm_room_id
 from homeserver.events.hashing import compute_event_id, sign_event
 from tests.conftest import Account, register
@@ -292,3 +293,14 @@ async def test_we_sign_only_the_membership_we_asked_for(guarded: Cluster) -> Non
     await a.api.call("POST", f"{V3}/rooms/{room}/leave", bob, {})  # rejected locally
     assert server.sent == ["GET", "GET"]  # nothing signed went back
     assert room not in await invited_to(guarded, bob)
+
+
+async def test_a_failed_accept_leaves_no_dm_pair_behind(cluster: Cluster) -> None:
+    a, b = cluster.nodes[A], cluster.nodes[B]
+    alice, bob = await register(a.api.client, "alice"), await register(b.api.client, "bob")
+    room = await dm(b, bob, alice.user_id)  # alice is lower: she is only invited
+    a.api.client.app[FEDERATION].client.endpoints[B] = "http://127.0.0.1:1"  # b is gone
+    resp = await a.api.client.post(f"{V3}/join/{room}", json={}, headers=alice.auth)
+    assert resp.status >= 400 and (await resp.json())["errcode"].startswith("M_")
+    assert await a.hs.db.fetchval("SELECT COUNT(*) FROM dm_pairs") == 0
+    assert room in await invited_to(cluster, alice)  # still hers to answer

@@ -84,16 +84,23 @@ class RemoteInvites:
         row = await self.store.pending(room_id, user_id)
         if row is None:
             return False
+        claimed = False
+        low, high = sorted((user_id, row["inviter"]))
         if json.loads(row["pdu"])["content"].get("is_direct") is True:
             # Named as the pair's room before the join, so its events already go out
             # on the pair's channel.
-            inviter = row["inviter"]
-            low, high = sorted((user_id, inviter))
             async with self.writer.transaction() as txn:
-                await self.dms.insert_pair(txn.conn, low, high, room_id, self.clock.time_ms())
-                await self.user_data.add_to_direct(txn, user_id, inviter, room_id)
-        # Joining makes the room ours to hold; its rows in remote_invites go with that.
-        await self.federation.gateway.join(room_id, user_id, via=row["origin"])
+                claimed = await self.dms.insert_pair(txn.conn, low, high, room_id,
+                                                     self.clock.time_ms())
+                await self.user_data.add_to_direct(txn, user_id, row["inviter"], room_id)
+        try:
+            # Joining makes the room ours to hold; its rows in remote_invites go with that.
+            await self.federation.gateway.join(room_id, user_id, via=row["origin"])
+        except MatrixError:
+            if claimed:  # a pair must never name a room its user is not in
+                async with self.writer.transaction() as txn:
+                    await self.dms.release_pair(txn.conn, low, high, room_id)
+            raise
         return True
 
     async def reject(self, user_id: str, room_id: str) -> bool:

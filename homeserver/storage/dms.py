@@ -24,6 +24,13 @@ class DmStore:
         )
         return changed == 1
 
+    async def release_pair(self, conn: Connection, low: str, high: str, room_id: str) -> None:
+        """Forget the pair's claim on ``room_id`` (and only on it)."""
+        await conn.execute(
+            "DELETE FROM dm_pairs WHERE user_low = $1 AND user_high = $2 AND room_id = $3",
+            low, high, room_id,
+        )
+
     async def set_room(self, conn: Connection, low: str, high: str, room_id: str) -> None:
         await conn.execute(
             "UPDATE dm_pairs SET room_id = $3 WHERE user_low = $1 AND user_high = $2",
