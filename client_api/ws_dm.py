@@ -68,7 +68,7 @@ async def _serve(sender: FrameSender, server: Homeserver, who: Requester, room_i
             close_on_failure(ws, _relay(sender, server, subscription, who, room_id, peer))
         )
         try:
-            await answer_frames(ws, lambda frame: handle_frame(server, who, frame, room_id),
+            await answer_frames(sender, lambda frame: handle_frame(server, who, frame, room_id),
                                 server.config.limits.socket_max_frame_bytes)
         finally:
             pump.cancel()

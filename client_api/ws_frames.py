@@ -95,9 +95,10 @@ def close_code(exc: MatrixError) -> int:
     return CLOSE_CODES.get(exc.status, 4000)
 
 
-async def answer_frames(ws: web.WebSocketResponse, answer: Answer, max_chars: int) -> None:
-    """Read client frames until the socket closes; each gets its answer or an error frame."""
-    async for msg in ws:
+async def answer_frames(sender: FrameSender, answer: Answer, max_chars: int) -> None:
+    """Read client frames until the socket closes; each gets its answer or an error frame,
+    sent like any push: a client that sends but never reads is cut off, not waited for."""
+    async for msg in sender.ws:
         if msg.type not in (WSMsgType.TEXT, WSMsgType.BINARY):
             continue
         try:
@@ -107,7 +108,7 @@ async def answer_frames(ws: web.WebSocketResponse, answer: Answer, max_chars: in
         except MatrixError as exc:
             reply = error_frame(exc)
         if reply is not None:
-            await ws.send_json(reply)
+            await sender.send(reply)
 
 
 async def close_on_failure(ws: web.WebSocketResponse, pump: Awaitable[None]) -> None:

@@ -46,7 +46,7 @@ async def _serve(sender: FrameSender, server: Homeserver, who: Requester,
     pump = asyncio.create_task(close_on_failure(ws, _push_syncs(sender, server, who, since)))
     try:
         await answer_frames(
-            ws, lambda frame: handle_frame(server, who, frame, getattr(frame, "room_id", None)),
+            sender, lambda frame: handle_frame(server, who, frame, getattr(frame, "room_id", None)),
             server.config.limits.socket_max_frame_bytes)
     finally:
         pump.cancel()

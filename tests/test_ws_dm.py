@@ -159,3 +159,27 @@ async def test_a_client_that_stops_reading_is_cut_off(tmp_path: Any, aiohttp_cli
     assert received < sent
     # 4008 if the close frame got out; otherwise the connection was dropped.
     assert close in (CLOSE_TOO_SLOW, None)
+
+
+async def test_a_client_that_sends_but_never_reads_is_cut_off(tmp_path: Any, aiohttp_client: Any,
+                                                               clock: FakeClock) -> None:
+    config = make_config(tmp_path, None, **{"limits.socket_send_timeout_ms": 200})
+    api = Api(await aiohttp_client(create_app(await build_homeserver(config, clock))))
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    server = api.client.server
+    silent = await RawSocket.connect(server.host, server.port, f"/ws/dm/{alice.user_id}",
+                                     bob.auth)
+    assert (await silent.json_frame())["type"] == "ready"
+    # Each bad frame gets an error answer: 60 000 of them, some 5 MB, never read.
+    with contextlib.suppress(ConnectionError):
+        for _ in range(60_000):
+            await asyncio.wait_for(silent.send_frame(0x1, b'{"type": "x"}'), TIMEOUT)
+    close = None
+    with contextlib.suppress(EOFError, ConnectionError):
+        while close is None:
+            opcode, payload = await asyncio.wait_for(silent.frame(), TIMEOUT)
+            if opcode == 0x8:
+                close = int.from_bytes(payload[:2], "big")
+    silent.close()
+    assert close in (CLOSE_TOO_SLOW, None)  # cut off, not waited for until the heartbeat
