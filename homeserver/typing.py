@@ -35,7 +35,9 @@ class TypingService:
         self.clock = clock
         self.max_timeout_ms = max_timeout_ms
         self.federation = federation
-        self._timers: dict[tuple[str, str, int], asyncio.Task[None]] = {}
+        # One timer per (room, user) with the time it wakes at: however often a client
+        # restarts typing, it holds one task, which re-reads the store when it wakes.
+        self._timers: dict[tuple[str, str], tuple[int, asyncio.Task[None]]] = {}
         self._sockets: Counter[tuple[str, str]] = Counter()  # (user, room) -> open sockets
 
     def socket_opened(self, user_id: str, room_id: str) -> None:
@@ -82,19 +84,37 @@ class TypingService:
         return updates
 
     def _expire_at(self, room_id: str, user_id: str, expiry: int) -> None:
-        key = (room_id, user_id, expiry)
-        if key not in self._timers:
-            self._timers[key] = asyncio.create_task(self._expire_later(*key))
+        timer = self._timers.get((room_id, user_id))
+        if timer is not None:
+            if timer[0] <= expiry:
+                return  # it wakes no later than this notice ends, and looks again then
+            timer[1].cancel()
+        task = asyncio.create_task(self._expire_later(room_id, user_id, expiry))
+        self._timers[(room_id, user_id)] = (expiry, task)
 
-    async def _expire_later(self, room_id: str, user_id: str, expiry: int) -> None:
+    async def _expire_later(self, room_id: str, user_id: str, wake: int) -> None:
+        key = (room_id, user_id)
         try:
-            await self.clock.sleep(max(0, expiry - self.clock.time_ms()) / 1000)
-            serial = await self.store.stop_typing(room_id, user_id, self.clock.time_ms(),
-                                                  only_expiry=expiry)
-            if serial is not None:
-                await self._announce(room_id, serial)
+            while True:
+                await self.clock.sleep(max(0, wake - self.clock.time_ms()) / 1000)
+                expiry = (await self.store.typers(room_id, 0)).get(user_id)
+                if expiry is None:
+                    return
+                if expiry > self.clock.time_ms():  # renewed since: wait for the new end
+                    wake = expiry
+                    task = asyncio.current_task()
+                    assert task is not None
+                    self._timers[key] = (wake, task)
+                    continue
+                serial = await self.store.stop_typing(room_id, user_id, self.clock.time_ms(),
+                                                      only_expiry=expiry)
+                if serial is not None:
+                    await self._announce(room_id, serial)
+                return
         finally:
-            self._timers.pop((room_id, user_id, expiry), None)
+            timer = self._timers.get(key)
+            if timer is not None and timer[1] is asyncio.current_task():
+                del self._timers[key]
 
     async def _stop(self, room_id: str, user_id: str) -> None:
         serial = await self.store.stop_typing(room_id, user_id, self.clock.time_ms())
@@ -108,5 +128,5 @@ class TypingService:
                                               "serial": serial})
 
     def close(self) -> None:
-        for timer in list(self._timers.values()):
+        for _, timer in list(self._timers.values()):
             timer.cancel()

@@ -99,3 +99,25 @@ async def test_only_members_type_and_see_typing(api: Api) -> None:
     bad = await api.call("PUT", f"{V3}/rooms/{room}/typing/{alice.user_id}", alice,
                          {"typing": "yes"}, status=400)
     assert bad["errcode"] == "M_BAD_JSON"
+
+
+async def test_restarting_typing_holds_one_timer_and_ends_at_the_last_timeout(
+    api: Api, homeserver: Homeserver, clock: FakeClock
+) -> None:
+    alice, bob, room = await pair_room(api)
+    for n in range(50):  # a client (or a socket) restarting typing with ever new timeouts
+        await type_(api, alice, room, True, timeout=60_000 - n * 1000)
+    assert len(homeserver.typing._timers) == 1
+    first = await api.sync(bob)
+    assert typing_in(first, room) == [alice.user_id]
+    clock.advance(10.5)  # the last start asked for 11 s
+    quiet = await api.sync(bob, first["next_batch"], set_presence="offline")
+    assert typing_in(quiet, room) is None
+    waiting = asyncio.create_task(next_typing(api, bob, quiet["next_batch"], room))
+    clock.advance(0.5)
+    assert await asyncio.wait_for(waiting, 5) == []
+    await type_(api, alice, room, True, timeout=5_000)  # and a longer renewal after a short one
+    await type_(api, alice, room, True, timeout=20_000)
+    clock.advance(5)
+    still = await api.sync(bob, set_presence="offline")
+    assert typing_in(still, room) == [alice.user_id]
