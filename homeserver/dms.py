@@ -77,6 +77,7 @@ class DmService:
         """Resolve a pair whose room lives on this server (``me`` is local)."""
         low, high = dm_pair(me, other)
         async with self.rooms.writer.transaction() as txn:
+            await txn.lock_pair(low, high)
             room_id = await self.store.room_for_pair(txn.conn, low, high)
             created = room_id is None
             if room_id is None:
@@ -86,6 +87,8 @@ class DmService:
                 await self.rooms.create_in(txn, room_id, me, spec)
             else:
                 await self._bring_back(txn, room_id, me, other)
+            for user in (low, high):  # in one order everywhere: no two writes deadlock
+                await txn.lock_user(user)
             await self.user_data.add_to_direct(txn, me, other, room_id)
             await self.user_data.add_to_direct(txn, other, me, room_id)
         return DmResolution(room_id, created)
@@ -97,6 +100,7 @@ class DmService:
         another server cannot put our user in a room they did not ask for."""
         low, high = dm_pair(local, remote)
         async with self.rooms.writer.transaction() as txn:
+            await txn.lock_pair(low, high)
             room_id = await self.store.room_for_pair(txn.conn, low, high)
             if room_id is None or await self._membership(txn, room_id, local) != "join":
                 return None
@@ -111,6 +115,7 @@ class DmService:
         low, high = dm_pair(me, other)
         room_id = self.rooms.new_room_id()
         async with self.rooms.writer.transaction() as txn:
+            await txn.lock_pair(low, high)
             if not await self.store.insert_pair(txn.conn, low, high, room_id,
                                                 self.clock.time_ms()):
                 raise MatrixError("The DM is being opened already; try again", status=409,
@@ -131,6 +136,7 @@ class DmService:
         known so far, with ``replace``)."""
         low, high = dm_pair(me, other)
         async with self.rooms.writer.transaction() as txn:
+            await txn.lock_pair(low, high)
             if replace:
                 await self.store.set_room(txn.conn, low, high, room_id)
             await self.store.insert_pair(txn.conn, low, high, room_id, self.clock.time_ms())

@@ -3,13 +3,16 @@
 Channel names (the brief's groups): ``dm_<low>_<high>`` for a DM pair,
 ``room_<room>`` for any other room, ``user_<user>`` for what concerns one user
 (invites, account data), ``presence_updates`` and ``token_revocations``
-(logouts, so every worker drops the token from its cache) and
-``federation_outbox`` (wakes the federation sender). IDs are written in a safe
+(logouts, so every worker drops the token from its cache),
+``federation_outbox`` (wakes the federation sender) and ``stream_positions``
+(the positions of writes that ended, for every worker's safe token). IDs are written in a safe
 alphabet: ``A-Z a-z 0-9 . -`` stay, every other byte of the UTF-8 form
 becomes ``=`` and two hex digits, so ``_`` only ever separates parts.
 
 The in-process notifier serves one process; a Redis one (several workers)
-implements the same interface.
+implements the same interface. A message about a stream position (its
+``stream_ordering``) reaches this worker's subscribers only once the position
+is safe to read up to (``homeserver/positions.py``), through a ``Gate``.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import asyncio
 import re
 from abc import ABC, abstractmethod
 from collections import defaultdict, deque
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
 
 PRESENCE_CHANNEL = "presence_updates"
 REVOCATIONS_CHANNEL = "token_revocations"
 OUTBOX_CHANNEL = "federation_outbox"
+POSITIONS_CHANNEL = "stream_positions"
+RESYNC = "_resync"  # a message kind: the broker may have lost messages, re-read
 _SAFE = re.compile(rb"[^A-Za-z0-9.\-]")
 MAX_QUEUED = 1000
 
@@ -44,6 +49,11 @@ def room_channel(room_id: str) -> str:
 
 def user_channel(user_id: str) -> str:
     return f"user_{safe_id(user_id)}"
+
+
+class Gate(Protocol):
+    def when_visible(self, position: int, deliver: Callable[[], None]) -> None:
+        """Call ``deliver`` once readers may see ``position``."""
 
 
 class Subscription:
@@ -107,6 +117,8 @@ class Subscription:
 
 
 class Notifier(ABC):
+    shared = False  # whether other workers hear what this one publishes
+
     @abstractmethod
     async def publish(self, channel: str, payload: dict[str, Any]) -> bool:
         """Deliver to every worker's subscribers; False if only this worker's got it."""
@@ -129,13 +141,21 @@ class Notifier(ABC):
 class LocalNotifier(Notifier):
     """Fan-out inside one process."""
 
-    def __init__(self) -> None:
+    def __init__(self, gate: Gate | None = None) -> None:
         self._subscribers: dict[str, set[Subscription]] = defaultdict(set)
+        self._gate = gate
 
     async def publish(self, channel: str, payload: dict[str, Any]) -> bool:
+        position = payload.get("stream_ordering")
+        if self._gate is not None and isinstance(position, int):
+            self._gate.when_visible(position, lambda: self._deliver(channel, payload))
+        else:
+            self._deliver(channel, payload)
+        return True
+
+    def _deliver(self, channel: str, payload: dict[str, Any]) -> None:
         for subscription in list(self._subscribers.get(channel, ())):
             subscription.deliver((channel, payload))
-        return True
 
     def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED) -> Subscription:
         return self.add(Subscription(self, channels, max_queued))

@@ -19,19 +19,20 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from homeserver.notifier import MAX_QUEUED, LocalNotifier, Notifier, Subscription
+from homeserver.notifier import MAX_QUEUED, RESYNC, Gate, LocalNotifier, Notifier, Subscription
 
 log = logging.getLogger(__name__)
 MIN_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS = 0.1, 5.0
 CONFIRM_SECONDS, READ_SECONDS = 2.0, 0.05
-RESYNC = "_resync"
 
 
 class RedisNotifier(Notifier):
-    def __init__(self, url: str) -> None:
+    shared = True
+
+    def __init__(self, url: str, gate: Gate | None = None) -> None:
         self._redis = aioredis.from_url(url)
         self._pubsub = self._redis.pubsub()
-        self._local = LocalNotifier()
+        self._local = LocalNotifier(gate)
         self._counts: Counter[str] = Counter()
         self._confirmed: set[str] = set()
         self._waiting: dict[str, list[asyncio.Future[None]]] = {}

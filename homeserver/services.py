@@ -21,6 +21,7 @@ from homeserver.gateway import FederationDoor
 from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.passwords import PasswordHasher
 from homeserver.peers import Peers
+from homeserver.positions import StreamPositions
 from homeserver.presence import PresenceService
 from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
 from homeserver.rooms.invites import RemoteInvites
@@ -36,6 +37,7 @@ from homeserver.storage.federation import FederationStore
 from homeserver.storage.invites import InviteStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
+from homeserver.storage.stream import rollback_frees_position, settled_position
 from homeserver.storage.user_data import UserDataStore
 from homeserver.sync.service import SyncService
 from homeserver.typing import TypingService
@@ -51,6 +53,7 @@ class Homeserver:
     db: Database
     signing_key: SigningKey
     notifier: Notifier
+    positions: StreamPositions
     ratelimiter: RateLimiter
     accounts: AccountService
     rooms: RoomService
@@ -75,6 +78,7 @@ class Homeserver:
         self.accounts.close()
         await self.ephemeral.close()
         await self.ratelimiter.close()
+        self.positions.close()
         await self.notifier.close()
         await self.db.close()
 
@@ -92,7 +96,9 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
     except BaseException:
         await db.close()
         raise
-    notifier: Notifier = LocalNotifier()
+    positions = StreamPositions(lambda: settled_position(db), clock,
+                                rollback_frees_position(db))
+    notifier: Notifier = LocalNotifier(positions)
     ephemeral: EphemeralStore = MemoryEphemeralStore()
     buckets: Buckets = MemoryBuckets(clock)
     if config.redis:
@@ -101,7 +107,7 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
         from homeserver.redis_notifier import RedisNotifier
         from homeserver.redis_ratelimit import RedisBuckets
 
-        redis_notifier = RedisNotifier(config.redis)
+        redis_notifier = RedisNotifier(config.redis, positions)
         try:
             await redis_notifier.start()
         except BaseException:
@@ -110,21 +116,29 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
             raise
         notifier, ephemeral = redis_notifier, RedisEphemeralStore(config.redis)
         buckets = RedisBuckets(config.redis, clock)
-    server = wire(config, clock, db, key, notifier, ephemeral, buckets)
+    try:
+        await positions.open(notifier)
+    except BaseException:
+        positions.close()
+        await notifier.close()
+        await db.close()
+        raise
+    server = wire(config, clock, db, key, notifier, positions, ephemeral, buckets)
     server.presence.start()
     await server.accounts.start()
     return server
 
 
-def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
-         notifier: Notifier, ephemeral: EphemeralStore, buckets: Buckets) -> Homeserver:
+def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: Notifier,
+         positions: StreamPositions, ephemeral: EphemeralStore, buckets: Buckets) -> Homeserver:
     """Build every service on open storage; each gets only the stores it needs."""
     name = config.server_name
     account_store, event_store, dm_store = AccountStore(db), EventStore(db), DmStore(db)
     receipt_store, user_data_store = ReceiptStore(db), UserDataStore(db)
     peer_store = FederationStore(db)
     invite_store = InviteStore(db)
-    writer = EventWriter(db, event_store, dm_store, notifier, key, name, clock, invite_store,
+    writer = EventWriter(db, event_store, dm_store, notifier, positions, key, name, clock,
+                         invite_store,
                          peer_store if config.federation.enabled else None)
     federation = FederationDoor()
     user_data = UserDataService(user_data_store, receipt_store, event_store, writer,
@@ -132,7 +146,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
     invites = RemoteInvites(writer, invite_store, dm_store, user_data, federation, clock,
                             config.federation.max_pending_invites)
     rooms = RoomService(writer, event_store, dm_store, account_store, invites, name, clock)
-    reader = RoomReader(event_store, clock)
+    reader = RoomReader(event_store, positions, clock)
     typing = TypingService(event_store, writer, notifier, federation, ephemeral, clock,
                            config.typing.max_timeout_ms)
     ratelimiter = RateLimiter(config.rate_limits, buckets)
@@ -146,6 +160,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey,
         db=db,
         signing_key=key,
         notifier=notifier,
+        positions=positions,
         ratelimiter=ratelimiter,
         accounts=AccountService(account_store, notifier, ratelimiter, name, clock,
                                 PasswordHasher(config.limits.password_hash_threads)),

@@ -51,6 +51,7 @@ class UserDataService:
 
     async def add_to_direct(self, txn: WriteTxn, user_id: str, other: str, room_id: str) -> None:
         """Name the DM room in ``m.direct``, keeping every entry the client wrote."""
+        await txn.lock_user(user_id)  # two DMs resolved at once must not lose an entry
         content = await self.store.account_data(user_id, GLOBAL, "m.direct", txn.conn) or {}
         rooms = content.get(other)
         rooms = list(rooms) if isinstance(rooms, list) else []
@@ -69,7 +70,7 @@ class UserDataService:
 
     async def receipt(self, user_id: str, room_id: str, receipt_type: str,
                       event_id: str) -> None:
-        async with self.writer.transaction() as txn:
+        async with self.writer.transaction(room_id) as txn:
             await self.receipt_in(txn, user_id, room_id, receipt_type, event_id)
 
     async def receipt_in(self, txn: WriteTxn, user_id: str, room_id: str, receipt_type: str,
@@ -90,7 +91,7 @@ class UserDataService:
 
     async def read_markers(self, user_id: str, room_id: str, fully_read: str | None,
                            read: str | None, read_private: str | None) -> None:
-        async with self.writer.transaction() as txn:
+        async with self.writer.transaction(room_id) as txn:
             await self._require_member(txn, room_id, user_id)
             if fully_read is not None:
                 await self.put_in(txn, user_id, "m.fully_read", {"event_id": fully_read}, room_id)

@@ -64,7 +64,8 @@ class RemoteInvites:
         """Take another server's invite of our user (its signature already checked):
         authorised and stored if we can check it, kept apart otherwise; Forbidden if not."""
         room_id, invitee = pdu["room_id"], pdu["state_key"]
-        async with self.writer.transaction() as txn:
+        async with self.writer.transaction(room_id) as txn:
+            await txn.lock_user(invitee)  # the cap below counts this user's invites
             if server_of(room_id) == self.writer.server_name \
                     or await self.writer.events.room_exists(txn.conn, room_id):
                 await self.writer.accept_remote(txn, pdu, event_id)

@@ -15,9 +15,9 @@ from homeserver.clock import Clock
 from homeserver.errors import Forbidden, NotFound
 from homeserver.events.format import client_event
 from homeserver.models import StoredEvent
+from homeserver.positions import StreamPositions
 from homeserver.rooms.service import NOT_MEMBER
 from homeserver.storage.events import EventStore
-from homeserver.storage.stream import current_position
 from homeserver.sync.filters import RoomEventFilter
 
 MAX_SCAN_BATCHES = 20
@@ -31,8 +31,9 @@ class Page:
 
 
 class RoomReader:
-    def __init__(self, events: EventStore, clock: Clock) -> None:
+    def __init__(self, events: EventStore, positions: StreamPositions, clock: Clock) -> None:
         self.events = events
+        self.positions = positions
         self.clock = clock
 
     async def require_joined(self, room_id: str, user_id: str) -> None:
@@ -107,7 +108,7 @@ class RoomReader:
         """A page of history from ``from_pos`` towards ``to_pos`` (positions, not events)."""
         await self.require_joined(room_id, user_id)
         if from_pos is None:
-            from_pos = await current_position(self.events.db) if backwards else 0
+            from_pos = self.positions.current if backwards else 0
         found: list[StoredEvent] = []
         cursor = from_pos
         exhausted = False

@@ -105,7 +105,7 @@ class RoomService:
         the same event; in another room or of another type it is a new event.
         """
         scope = txn_scope("send", room_id, event_type)
-        async with self.writer.transaction() as txn:
+        async with self.writer.transaction(room_id) as txn:
             if txn_id is not None:
                 earlier = await self.events.event_for_txn(txn.conn, sender, device_id, scope,
                                                           txn_id)
@@ -128,7 +128,7 @@ class RoomService:
     async def redact(self, sender: str, device_id: str, room_id: str, target_id: str,
                      reason: str | None, txn_id: str) -> str:
         scope = txn_scope("redact", room_id, target_id)
-        async with self.writer.transaction() as txn:
+        async with self.writer.transaction(room_id) as txn:
             earlier = await self.events.event_for_txn(txn.conn, sender, device_id, scope, txn_id)
             if earlier is not None:
                 return earlier
@@ -159,14 +159,14 @@ class RoomService:
     async def invite(self, inviter: str, room_id: str, target: str,
                      reason: str | None = None) -> None:
         await self.check_local_user(target)
-        async with self.writer.transaction() as txn:
+        async with self.writer.transaction(room_id) as txn:
             await self.require_joined(txn, room_id, inviter)
             await self.set_membership(txn, room_id, inviter, target, "invite", reason=reason)
 
     async def join(self, user_id: str, room_id: str) -> None:
         if await self.invites.accept(user_id, room_id):
             return
-        async with self.writer.transaction() as txn:
+        async with self.writer.transaction(room_id) as txn:
             if not await self.events.room_exists(txn.conn, room_id):
                 raise NotFound("No such room")
             await self.set_membership(txn, room_id, user_id, user_id, "join")
@@ -174,7 +174,7 @@ class RoomService:
     async def leave(self, user_id: str, room_id: str, reason: str | None = None) -> None:
         if await self.invites.reject(user_id, room_id):
             return
-        async with self.writer.transaction() as txn:
+        async with self.writer.transaction(room_id) as txn:
             row = await self.events.membership(room_id, user_id, txn.conn)
             if row is None or row["membership"] not in ("join", "invite", "knock"):
                 raise Forbidden(NOT_MEMBER)
@@ -183,7 +183,7 @@ class RoomService:
     async def change_other(self, sender: str, room_id: str, target: str, membership: str,
                            reason: str | None = None) -> None:
         """Kick (leave), ban, or unban (leave of a banned user) someone else."""
-        async with self.writer.transaction() as txn:
+        async with self.writer.transaction(room_id) as txn:
             await self.require_joined(txn, room_id, sender)
             await self.set_membership(txn, room_id, sender, target, membership, reason=reason)
 

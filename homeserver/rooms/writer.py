@@ -4,10 +4,13 @@ Local events are built, signed and queued for the other servers in the room;
 events from other servers (already checked for validity by the federation
 package) are authorised against the room's state and stored the same way.
 
-Every write happens in one database transaction that first takes the next
-stream position; that row lock orders writers on every backend and worker,
-so the room's latest event and auth state read inside it cannot change under
-us. Notifications go out only after the commit.
+Every write happens in one database transaction. Writes into one room are
+ordered by that room's lock, taken before anything in the room is read, so
+the room's latest event and auth state cannot change under us; writes into
+different rooms run side by side. Each event's stream position comes from a
+sequence as late as possible, and ``homeserver/positions.py`` keeps tokens
+below the positions still in flight. Notifications go out only after the
+commit.
 """
 
 from __future__ import annotations
@@ -32,12 +35,13 @@ from homeserver.notifier import (
     room_channel,
     user_channel,
 )
+from homeserver.positions import StreamPositions
 from homeserver.storage.database import Connection, Database
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
 from homeserver.storage.invites import InviteStore
-from homeserver.storage.stream import next_position
+from homeserver.storage.stream import lock_pair, lock_room, lock_user, take_position
 
 ROOM_VERSION = "10"
 MAX_PDU_BYTES = 65_536
@@ -45,28 +49,49 @@ MAX_PDU_BYTES = 65_536
 
 @dataclass
 class WriteTxn:
-    """One open write: its connection and what to announce once it commits."""
+    """One open write: its connection, its positions and what to announce once it commits."""
 
     conn: Connection
-    reserved: int | None = None  # the position taken to lock the stream, not yet used
+    positions: StreamPositions
+    taken: list[int] = field(default_factory=list)
     outbox: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    locked: set[str] = field(default_factory=set)
+    locked_users: set[str] = field(default_factory=set)
 
     def announce(self, channel: str, payload: dict[str, Any]) -> None:
+        """Publish after the commit; readers hear of it once its position is safe."""
+        if self.taken:
+            payload.setdefault("stream_ordering", self.taken[-1])
         self.outbox.append((channel, payload))
 
     async def next_position(self) -> int:
-        """The next stream position: the one that locked the stream first, then new ones."""
-        if self.reserved is not None:
-            position, self.reserved = self.reserved, None
-            return position
-        return await next_position(self.conn)
+        position = await take_position(self.conn)
+        self.positions.taken(position)
+        self.taken.append(position)
+        return position
+
+    async def lock_room(self, room_id: str) -> None:
+        """Hold the room's write lock until the commit (once per transaction)."""
+        if room_id not in self.locked:
+            self.locked.add(room_id)
+            await lock_room(self.conn, room_id)
+
+    async def lock_pair(self, low: str, high: str) -> None:
+        await lock_pair(self.conn, low, high)
+
+    async def lock_user(self, user_id: str) -> None:
+        """Hold the user's own-data lock until the commit; take locks room first."""
+        if user_id not in self.locked_users:
+            self.locked_users.add(user_id)
+            await lock_user(self.conn, user_id)
 
 
 class EventWriter:
     def __init__(self, db: Database, events: EventStore, dms: DmStore, notifier: Notifier,
-                 key: SigningKey, server_name: str, clock: Clock,
+                 positions: StreamPositions, key: SigningKey, server_name: str, clock: Clock,
                  invites: InviteStore, outbox: FederationStore | None = None) -> None:
         self.db = db
+        self.positions = positions
         self.invites = invites
         self.events = events
         self.dms = dms
@@ -78,13 +103,21 @@ class EventWriter:
         self._channels: dict[str, str] = {}
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[WriteTxn]:
-        async with self.db.transaction() as conn:
-            # Taking a position first locks the stream: checks made inside this
-            # transaction (txn IDs, memberships, DM pairs) stay true until it commits.
-            # The position is kept for the first write, saving a round trip.
-            txn = WriteTxn(conn, reserved=await next_position(conn))
-            yield txn
+    async def transaction(self, room_id: str | None = None) -> AsyncIterator[WriteTxn]:
+        """A write; with ``room_id``, holding that room's lock from the start, so
+        checks made in it (txn IDs, memberships) stay true until it commits."""
+        txn: WriteTxn | None = None
+        try:
+            async with self.db.transaction() as conn:
+                txn = WriteTxn(conn, self.positions)
+                if room_id is not None:
+                    await txn.lock_room(room_id)
+                yield txn
+        except BaseException:
+            if txn is not None:
+                await self.positions.ended(txn.taken, committed=False)
+            raise
+        await self.positions.ended(txn.taken, committed=True)
         for channel, payload in txn.outbox:
             await self.notifier.publish(channel, payload)
 
@@ -100,11 +133,12 @@ class EventWriter:
             check_canonical(unsigned)
         except NotCanonical as exc:
             raise BadJson(f"Event is not Canonical JSON: {exc}") from None
-        ordering = await txn.next_position()
+        await txn.lock_room(room_id)
         auth_state = await self._auth_state(txn.conn, room_id, unsigned)
         pdu = await self._build(txn.conn, unsigned, auth_state)
         _authorise(pdu, auth_state)
-        event = StoredEvent(ordering, compute_event_id(pdu), pdu)
+        # Taken last: the shorter a position is in flight, the sooner tokens pass it.
+        event = StoredEvent(await txn.next_position(), compute_event_id(pdu), pdu)
         await self.events.insert_event(txn.conn, event)
         await self._announce(txn, event)
         await self._queue_for_other_servers(txn, event)
@@ -115,6 +149,7 @@ class EventWriter:
         """Store a PDU another server sent (already checked for validity) if the auth
         rules allow it against the room's current state; Forbidden otherwise. Only a
         join we asked for (``new_room``) may bring a room we do not hold yet."""
+        await txn.lock_room(pdu["room_id"])
         existing = await self.events.event(event_id, txn.conn)
         if existing is not None:
             return existing

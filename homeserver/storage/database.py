@@ -21,6 +21,8 @@ class StorageUnavailable(Exception):
 class Connection(ABC):
     """One connection, as used inside a transaction."""
 
+    dialect: str
+
     @abstractmethod
     async def execute(self, sql: str, *args: Any) -> int:
         """Run a statement; return how many rows it changed."""
@@ -40,7 +42,6 @@ class Connection(ABC):
 class Database(Connection):
     """A pool of connections; statements outside a transaction run on their own."""
 
-    dialect: str
     # Rows returned outside transactions: lets tests and benchmarks check that
     # a query's cost does not grow with unrelated data.
     rows_read: int = 0

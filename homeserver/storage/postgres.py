@@ -22,6 +22,8 @@ def _rowcount(status: str) -> int:
 
 
 class PostgresConnection(Connection):
+    dialect = "postgres"
+
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 

@@ -39,6 +39,8 @@ def _is_read(sql: str) -> bool:
 
 
 class SqliteConnection(Connection):
+    dialect = "sqlite"
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 

@@ -27,7 +27,6 @@ from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage.events import EventStore
 from homeserver.storage.receipts import ReceiptStore
-from homeserver.storage.stream import current_position
 from homeserver.storage.user_data import GLOBAL, UserDataStore
 from homeserver.sync.filters import SyncFilter
 from homeserver.sync.listener import Listener, Parked
@@ -150,7 +149,7 @@ class SyncService:
     async def build(self, request: SyncRequest) -> SyncResult:
         # Serials are read first: a change after this point is sent next time.
         typing_serial, presence_serial = await self.ephemeral.serials()
-        upto = await current_position(self.events.db)
+        upto = self.writer.positions.current  # every write at or below it has ended
         result = SyncResult(upto, typing_serial, presence_serial)
         since = request.since
         room_filter = request.sync_filter.room

@@ -1,0 +1,2 @@
+-- SQLite has one writer at a time: its positions still come from the
+-- stream_position row, taken inside the writing transaction.
