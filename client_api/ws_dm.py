@@ -43,7 +43,7 @@ async def dm_socket(request: web.Request, ws: web.WebSocketResponse) -> None:
     who = await requester(request)
     peer = request.match_info["user_id"]
     room_id = (await server.dms.resolve(who.user_id, peer)).room_id
-    channel = await server.rooms.writer.channel_of(room_id)
+    channel = await server.channels.of(room_id)
     server.typing.socket_opened(who.user_id, room_id)
     async with server.presence.connection(who.user_id):
         await _serve(frame_sender(ws, request), server, who, room_id, peer, channel)

@@ -96,13 +96,13 @@ class FederatedDms:
     async def send_invite(self, room_id: str, invitee: str) -> None:
         """Tell the invitee's server of an invite we already stored (best effort: the
         DM also opens when their user starts it from their side)."""
-        row = await self.hs.reader.events.membership(room_id, invitee)
+        row = await self.hs.history.membership(room_id, invitee)
         if row is None:
             return
-        invite = await self.hs.reader.events.event(row["event_id"])
+        invite = await self.hs.history.event(row["event_id"])
         if invite is None:
             return
-        state = await self.hs.reader.events.current_state(room_id)
+        state = await self.hs.history.current_state(room_id)
         body = {"room_version": ROOM_VERSION, "event": invite.pdu,
                 "invite_room_state": [stripped_state(e) for e in state
                                       if e.type != "m.room.member"]}

@@ -19,13 +19,12 @@ class EdusToServers:
                              timeout_ms: int) -> None:
         content = {"room_id": room_id, "user_id": user_id, "typing": typing,
                    "timeout": timeout_ms}
-        await self._send(None, room_id, user_id, "m.typing", content)
+        await self._send(room_id, user_id, "m.typing", content)
 
-    async def receipt_sent(self, conn: Any, room_id: str, user_id: str,
-                           event_id: str, ts: int) -> None:
+    async def receipt_sent(self, room_id: str, user_id: str, event_id: str, ts: int) -> None:
         content = {room_id: {"m.read": {user_id: {"event_ids": [event_id],
                                                   "data": {"ts": ts}}}}}
-        await self._send(conn, room_id, user_id, "m.receipt", content)
+        await self._send(room_id, user_id, "m.receipt", content)
 
     async def presence_changed(self, user_id: str, content: dict[str, Any]) -> None:
         if server_of(user_id) != self.server_name:
@@ -35,10 +34,10 @@ class EdusToServers:
         for server in servers - {self.server_name}:
             self.sender.queue_edu(server, {"edu_type": "m.presence", "content": {"push": [push]}})
 
-    async def _send(self, conn: Any, room_id: str, user_id: str,
-                    edu_type: str, content: dict[str, Any]) -> None:
+    async def _send(self, room_id: str, user_id: str, edu_type: str,
+                    content: dict[str, Any]) -> None:
         if server_of(user_id) != self.server_name:
             return  # another server's user: their server tells the others
-        users = await self.events.joined_users(room_id, conn)
+        users = await self.events.joined_users(room_id)
         for server in {server_of(u) for u in users} - {self.server_name}:
             self.sender.queue_edu(server, {"edu_type": edu_type, "content": content})

@@ -30,9 +30,9 @@ class Gateway:
                              timeout_ms: int) -> None:
         await self.edus.typing_changed(room_id, user_id, typing, timeout_ms)
 
-    async def receipt_sent(self, conn: Any, room_id: str, user_id: str, event_id: str,
+    async def receipt_sent(self, room_id: str, user_id: str, event_id: str,
                            ts: int) -> None:
-        await self.edus.receipt_sent(conn, room_id, user_id, event_id, ts)
+        await self.edus.receipt_sent(room_id, user_id, event_id, ts)
 
     async def presence_changed(self, user_id: str, content: dict[str, Any]) -> None:
         await self.edus.presence_changed(user_id, content)

@@ -41,7 +41,7 @@ async def _make(request: web.Request, membership: str) -> web.Response:
     if membership == "join" and ROOM_VERSION not in versions:
         raise MatrixError("Room version not supported by the joining server", status=400,
                           errcode="M_INCOMPATIBLE_ROOM_VERSION", room_version=ROOM_VERSION)
-    template = await hs(request).rooms.writer.template(
+    template = await hs(request).received.template(
         room_id, user_id, "m.room.member", {"membership": membership}, state_key=user_id)
     return json_response({"room_version": ROOM_VERSION, "event": template})
 
@@ -62,7 +62,7 @@ async def _send(request: web.Request, membership: str) -> web.Response:
     room_id, event_id = room_id_param(request), path_param(request, "event_id")
     server = hs(request)
     checked = await _checked_membership(request, pdu, origin, room_id, event_id, membership)
-    state = await server.reader.events.current_state(room_id)  # before the join
+    state = await server.history.current_state(room_id)  # before the join
     await server.received.store(checked, event_id)
     if membership == "leave":
         return json_response({})

@@ -23,7 +23,7 @@ MAX_EVENTS = 100
 
 
 async def _require_server_in_room(server: Homeserver, room_id: str, origin: str) -> None:
-    users = await server.reader.events.joined_users(room_id)
+    users = await server.history.joined_users(room_id)
     if not any(server_of(u) == origin for u in users):
         raise Forbidden("Your server has no user in this room")
 
@@ -37,7 +37,7 @@ def _pdus(server: Homeserver, events: list[StoredEvent]) -> dict[str, Any]:
 async def event(request: web.Request) -> web.Response:
     origin = await origin_of(request)
     server = hs(request)
-    found = await server.reader.events.event(path_param(request, "event_id"))
+    found = await server.history.event(path_param(request, "event_id"))
     if found is None:
         raise NotFound("Unknown event")
     await _require_server_in_room(server, found.room_id, origin)
@@ -49,7 +49,7 @@ async def state_ids(request: web.Request) -> web.Response:
     origin = await origin_of(request)
     server, room_id = hs(request), room_id_param(request)
     await _require_server_in_room(server, room_id, origin)
-    ids = sorted((await server.reader.events.current_state_ids(room_id)).values())
+    ids = sorted((await server.history.state_ids(room_id)).values())
     return json_response({"pdu_ids": ids, "auth_chain_ids": ids})
 
 
@@ -59,13 +59,13 @@ async def backfill(request: web.Request) -> web.Response:
     server, room_id = hs(request), room_id_param(request)
     await _require_server_in_room(server, room_id, origin)
     limit = query_int(request, "limit", 10, 1, MAX_EVENTS)
-    known = await server.reader.events.events_by_id(request.query.getall("v", [])[:MAX_EVENTS])
+    known = await server.history.events_by_id(request.query.getall("v", [])[:MAX_EVENTS])
     in_room = [e.stream_ordering for e in known.values() if e.room_id == room_id]
     if not in_room:
         raise BadJson("v must name at least one known event of this room")
     upto = max(in_room)
-    events = await server.reader.events.room_events(room_id, after=0, upto=upto, limit=limit,
-                                                    newest_first=True)
+    events = await server.history.room_events(room_id, after=0, upto=upto, limit=limit,
+                                              newest_first=True)
     return json_response(_pdus(server, events))
 
 
@@ -75,7 +75,7 @@ async def get_missing_events(request: web.Request) -> web.Response:
     origin = await origin_of(request, body)
     server, room_id = hs(request), room_id_param(request)
     await _require_server_in_room(server, room_id, origin)
-    events = server.reader.events
+    events = server.history
     earliest = await events.events_by_id(_ids(body, "earliest_events"))
     latest = await events.events_by_id(_ids(body, "latest_events"))
     after = max((e.stream_ordering for e in earliest.values()), default=0)

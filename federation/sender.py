@@ -20,8 +20,9 @@ from collections import defaultdict
 from typing import Any
 
 from federation.client import FederationClient, FederationError, path
+from homeserver.channels import OUTBOX_CHANNEL
 from homeserver.clock import Clock
-from homeserver.notifier import OUTBOX_CHANNEL, Notifier
+from homeserver.notifier import Notifier
 from homeserver.peers import Leadership, PeerStore
 
 log = logging.getLogger(__name__)

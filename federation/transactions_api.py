@@ -92,11 +92,11 @@ async def receive_pdu(server: Homeserver, federation: Federation, origin: str, p
 async def heal_gap(server: Homeserver, federation: Federation, origin: str,
                    pdu: dict[str, Any], event_id: str) -> None:
     """Fetch and store the events between our latest and ``pdu`` if we missed some."""
-    events = server.reader.events
+    events = server.history
     known = await events.events_by_id(pdu["prev_events"])
     if len(known) == len(set(pdu["prev_events"])):
         return
-    latest = await events.latest_event(events.db, pdu["room_id"])
+    latest = await events.latest_event(pdu["room_id"])
     if latest is None:
         return
     request = {"earliest_events": [latest["event_id"]], "latest_events": [event_id],

@@ -10,6 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from homeserver import ids
+from homeserver.channels import REVOCATIONS_CHANNEL
 from homeserver.clock import Clock
 from homeserver.errors import (
     Forbidden,
@@ -20,7 +21,7 @@ from homeserver.errors import (
     UserInUse,
 )
 from homeserver.models import Device
-from homeserver.notifier import REVOCATIONS_CHANNEL, Notifier, Subscription
+from homeserver.notifier import Notifier, Subscription
 from homeserver.passwords import PasswordHasher
 from homeserver.ratelimit import RateLimiter
 from homeserver.storage.accounts import AccountStore
@@ -202,7 +203,7 @@ class AccountService:
             raise NotFound("Unknown device")
 
     async def profile(self, user_id: str) -> dict[str, str]:
-        row = await self.store.profile(user_id)
+        row = await self.store.profile(self.store.db, user_id)
         if row is None:
             raise NotFound("Profile not found")
         return {k: row[k] for k in ("displayname", "avatar_url") if row[k] is not None}

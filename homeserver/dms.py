@@ -23,7 +23,7 @@ from homeserver.errors import Forbidden, MatrixError
 from homeserver.events.format import client_event
 from homeserver.gateway import FederationDoor
 from homeserver.rooms.service import RoomService, RoomSpec
-from homeserver.rooms.writer import WriteTxn
+from homeserver.rooms.transactions import WriteTxn
 from homeserver.storage.accounts import AccountStore
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
@@ -76,7 +76,7 @@ class DmService:
     async def resolve_here(self, me: str, other: str) -> DmResolution:
         """Resolve a pair whose room lives on this server (``me`` is local)."""
         low, high = dm_pair(me, other)
-        async with self.rooms.writer.transaction() as txn:
+        async with self.rooms.writes.transaction() as txn:
             await txn.lock_pair(low, high)
             room_id = await self.store.room_for_pair(txn.conn, low, high)
             created = room_id is None
@@ -99,7 +99,7 @@ class DmService:
         they had left). None otherwise: this never makes a room or joins anyone, so
         another server cannot put our user in a room they did not ask for."""
         low, high = dm_pair(local, remote)
-        async with self.rooms.writer.transaction() as txn:
+        async with self.rooms.writes.transaction() as txn:
             await txn.lock_pair(low, high)
             room_id = await self.store.room_for_pair(txn.conn, low, high)
             if room_id is None or await self._membership(txn, room_id, local) != "join":
@@ -114,7 +114,7 @@ class DmService:
         agree on the pair's room (plain Matrix), as any client would make a DM."""
         low, high = dm_pair(me, other)
         room_id = self.rooms.new_room_id()
-        async with self.rooms.writer.transaction() as txn:
+        async with self.rooms.writes.transaction() as txn:
             await txn.lock_pair(low, high)
             if not await self.store.insert_pair(txn.conn, low, high, room_id,
                                                 self.clock.time_ms()):
@@ -127,7 +127,8 @@ class DmService:
 
     async def hosted_here(self, room_id: str) -> bool:
         """Whether we hold the room's create event (not just an invite into it)."""
-        state = await self.events.current_state_ids(room_id, types=["m.room.create"])
+        state = await self.events.current_state_ids(self.events.db, room_id,
+                                                    types=["m.room.create"])
         return bool(state)
 
     async def record_pair(self, me: str, other: str, room_id: str,
@@ -135,7 +136,7 @@ class DmService:
         """Remember a pair's room that lives on another server (instead of the one
         known so far, with ``replace``)."""
         low, high = dm_pair(me, other)
-        async with self.rooms.writer.transaction() as txn:
+        async with self.rooms.writes.transaction() as txn:
             await txn.lock_pair(low, high)
             if replace:
                 await self.store.set_room(txn.conn, low, high, room_id)
@@ -147,7 +148,7 @@ class DmService:
         return await self.store.room_for_pair(self.events.db, low, high)
 
     async def membership(self, room_id: str, user_id: str) -> str | None:
-        row = await self.events.membership(room_id, user_id)
+        row = await self.events.membership(self.events.db, room_id, user_id)
         return None if row is None else row["membership"]
 
     async def _bring_back(self, txn: WriteTxn, room_id: str, me: str, other: str) -> None:
@@ -164,7 +165,7 @@ class DmService:
             await self.rooms.set_membership(txn, room_id, me, other, "invite", is_direct=True)
 
     async def _membership(self, txn: WriteTxn, room_id: str, user_id: str) -> str | None:
-        row = await self.events.membership(room_id, user_id, txn.conn)
+        row = await self.events.membership(txn.conn, room_id, user_id)
         return None if row is None else row["membership"]
 
     async def dm_list(self, me: str) -> list[dict[str, Any]]:
@@ -177,7 +178,7 @@ class DmService:
         result = []
         for row in rows:
             other = row["user_high"] if row["user_low"] == me else row["user_low"]
-            profile = await self.accounts.profile(other)
+            profile = await self.accounts.profile(self.accounts.db, other)
             event = latest.get(row["latest_event_id"])
             result.append({
                 "room_id": row["room_id"],

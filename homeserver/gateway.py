@@ -32,10 +32,8 @@ class FederationGateway(Protocol):
     async def typing_changed(self, room_id: str, user_id: str, typing: bool,
                              timeout_ms: int) -> None: ...
 
-    async def receipt_sent(self, conn: Any, room_id: str, user_id: str, event_id: str,
-                           ts: int) -> None:
-        """``conn``: the open transaction that stored the receipt."""
-        ...
+    async def receipt_sent(self, room_id: str, user_id: str, event_id: str,
+                           ts: int) -> None: ...
 
     async def presence_changed(self, user_id: str, content: dict[str, Any]) -> None: ...
 
@@ -56,7 +54,7 @@ class NoFederation:
                              timeout_ms: int) -> None:
         pass
 
-    async def receipt_sent(self, conn: Any, room_id: str, user_id: str, event_id: str,
+    async def receipt_sent(self, room_id: str, user_id: str, event_id: str,
                            ts: int) -> None:
         pass
 

@@ -1,13 +1,6 @@
 """Real-time fan-out: publish to a channel, subscribe a waiter to channels.
 
-Channel names (the brief's groups): ``dm_<low>_<high>`` for a DM pair,
-``room_<room>`` for any other room, ``user_<user>`` for what concerns one user
-(invites, account data), ``presence_updates`` and ``token_revocations``
-(logouts, so every worker drops the token from its cache),
-``federation_outbox`` (wakes the federation sender) and ``stream_positions``
-(the positions of writes that ended, for every worker's safe token). IDs are written in a safe
-alphabet: ``A-Z a-z 0-9 . -`` stay, every other byte of the UTF-8 form
-becomes ``=`` and two hex digits, so ``_`` only ever separates parts.
+What the channels are called is ``homeserver/channels.py``'s concern.
 
 The in-process notifier serves one process; a Redis one (several workers)
 implements the same interface. A message about a stream position (its
@@ -18,37 +11,15 @@ is safe to read up to (``homeserver/positions.py``), through a ``Gate``.
 from __future__ import annotations
 
 import asyncio
-import re
 from abc import ABC, abstractmethod
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-PRESENCE_CHANNEL = "presence_updates"
-REVOCATIONS_CHANNEL = "token_revocations"
-OUTBOX_CHANNEL = "federation_outbox"
-POSITIONS_CHANNEL = "stream_positions"
 RESYNC = "_resync"  # a message kind: the broker may have lost messages, re-read
-_SAFE = re.compile(rb"[^A-Za-z0-9.\-]")
 MAX_QUEUED = 1000
 
 Message = tuple[str, dict[str, Any]]
-
-
-def safe_id(value: str) -> str:
-    return _SAFE.sub(lambda m: b"=%02x" % m.group()[0], value.encode()).decode()
-
-
-def dm_channel(low: str, high: str) -> str:
-    return f"dm_{safe_id(low)}_{safe_id(high)}"
-
-
-def room_channel(room_id: str) -> str:
-    return f"room_{safe_id(room_id)}"
-
-
-def user_channel(user_id: str) -> str:
-    return f"user_{safe_id(user_id)}"
 
 
 class Gate(Protocol):

@@ -46,9 +46,7 @@ class Leadership(Protocol):
 
 
 class RoomMembers(Protocol):
-    async def joined_users(self, room_id: str, conn: Any = None) -> list[str]:
-        """``conn``: the core's open transaction when the core calls from inside one."""
-        ...
+    async def joined_users(self, room_id: str) -> list[str]: ...
 
     async def co_members(self, user_id: str) -> set[str]: ...
 

@@ -24,8 +24,9 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from homeserver.channels import POSITIONS_CHANNEL
 from homeserver.clock import Clock, Timer
-from homeserver.notifier import POSITIONS_CHANNEL, RESYNC, Notifier, Subscription
+from homeserver.notifier import RESYNC, Notifier, Subscription
 
 log = logging.getLogger(__name__)
 GAP_SECONDS = 0.5

@@ -24,6 +24,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from homeserver.beacon import Beacon
+from homeserver.channels import RoomChannels
 from homeserver.clock import Clock
 from homeserver.ephemeral import EphemeralStore, PresenceState
 from homeserver.errors import Forbidden, NotFound
@@ -31,7 +32,6 @@ from homeserver.gateway import FederationDoor
 from homeserver.ids import server_of
 from homeserver.lru import LruDict
 from homeserver.notifier import Notifier
-from homeserver.rooms.writer import EventWriter
 from homeserver.storage.accounts import AccountStore
 from homeserver.storage.events import EventStore
 
@@ -44,14 +44,14 @@ MAX_REMOTE_PER_SERVER = 1000
 
 
 class PresenceService:
-    def __init__(self, events: EventStore, accounts: AccountStore, writer: EventWriter,
+    def __init__(self, events: EventStore, accounts: AccountStore, channels: RoomChannels,
                  notifier: Notifier, federation: FederationDoor, store: EphemeralStore,
                  clock: Clock,
                  idle_ms: int = IDLE_MS, grace_ms: int = GRACE_MS,
                  max_remote_per_server: int = MAX_REMOTE_PER_SERVER) -> None:
         self.events = events
         self.accounts = accounts
-        self.writer = writer
+        self.channels = channels
         self.notifier = notifier
         self.store = store
         self.clock = clock
@@ -204,7 +204,7 @@ class PresenceService:
     async def _announce(self, user_id: str, serial: int) -> None:
         payload = {"kind": "presence", "user_id": user_id, "serial": serial}
         for row in await self.events.rooms_of_user(user_id, ["join"]):
-            await self.notifier.publish(await self.writer.channel_of(row["room_id"]), payload)
+            await self.notifier.publish(await self.channels.of(row["room_id"]), payload)
         if self.federation.connected:  # the content costs a read: only for other servers
             content = (await self.contents([user_id]))[user_id]
             await self.federation.gateway.presence_changed(user_id, content)

@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from homeserver.accounts import AccountService
+from homeserver.channels import RoomChannels
 from homeserver.clock import Clock
 from homeserver.config import Config
 from homeserver.dms import DmService
@@ -24,10 +25,14 @@ from homeserver.peers import Peers
 from homeserver.positions import StreamPositions
 from homeserver.presence import PresenceService
 from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
+from homeserver.rooms.building import EventBuilder
+from homeserver.rooms.history import RoomHistory
 from homeserver.rooms.invites import RemoteInvites
+from homeserver.rooms.persisting import EventPersister
 from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.received import ReceivedEvents
 from homeserver.rooms.service import RoomService
+from homeserver.rooms.transactions import Writes
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage import Database, connect
 from homeserver.storage.accounts import AccountStore
@@ -54,10 +59,12 @@ class Homeserver:
     signing_key: SigningKey
     notifier: Notifier
     positions: StreamPositions
+    channels: RoomChannels
     ratelimiter: RateLimiter
     accounts: AccountService
     rooms: RoomService
     reader: RoomReader
+    history: RoomHistory
     dms: DmService
     user_data: UserDataService
     sync: SyncService
@@ -137,20 +144,25 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
     receipt_store, user_data_store = ReceiptStore(db), UserDataStore(db)
     peer_store = FederationStore(db)
     invite_store = InviteStore(db)
-    writer = EventWriter(db, event_store, dm_store, notifier, positions, key, name, clock,
-                         invite_store,
-                         peer_store if config.federation.enabled else None)
+    channels = RoomChannels(event_store, dm_store)
+    writes = Writes(db, positions, notifier)
+    builder = EventBuilder(event_store, key, name, clock)
+    persister = EventPersister(event_store, channels, name,
+                               peer_store if config.federation.enabled else None)
+    writer = EventWriter(event_store, invite_store, builder, persister, clock)
     federation = FederationDoor()
-    user_data = UserDataService(user_data_store, receipt_store, event_store, writer,
+    user_data = UserDataService(user_data_store, receipt_store, event_store, writes, channels,
                                 federation, clock)
-    invites = RemoteInvites(writer, invite_store, dm_store, user_data, federation, clock,
-                            config.federation.max_pending_invites)
-    rooms = RoomService(writer, event_store, dm_store, account_store, invites, name, clock)
+    invites = RemoteInvites(writer, writes, name, invite_store, dm_store, user_data, federation,
+                            clock, config.federation.max_pending_invites)
+    rooms = RoomService(writer, writes, event_store, dm_store, account_store, invites, name,
+                        clock)
     reader = RoomReader(event_store, positions, clock)
-    typing = TypingService(event_store, writer, notifier, federation, ephemeral, clock,
+    history = RoomHistory(event_store)
+    typing = TypingService(event_store, channels, notifier, federation, ephemeral, clock,
                            config.typing.max_timeout_ms)
     ratelimiter = RateLimiter(config.rate_limits, buckets)
-    presence = PresenceService(event_store, account_store, writer, notifier, federation,
+    presence = PresenceService(event_store, account_store, channels, notifier, federation,
                                ephemeral, clock, config.presence.idle_ms,
                                config.presence.offline_grace_ms,
                                config.presence.max_remote_per_server)
@@ -161,20 +173,22 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         signing_key=key,
         notifier=notifier,
         positions=positions,
+        channels=channels,
         ratelimiter=ratelimiter,
         accounts=AccountService(account_store, notifier, ratelimiter, name, clock,
                                 PasswordHasher(config.limits.password_hash_threads)),
         rooms=rooms,
         reader=reader,
+        history=history,
         dms=DmService(rooms, user_data, dm_store, event_store, receipt_store, account_store,
                       federation, clock),
         user_data=user_data,
-        sync=SyncService(event_store, receipt_store, user_data_store, reader, writer, notifier,
-                         typing, presence, ephemeral, invites, clock),
+        sync=SyncService(event_store, receipt_store, user_data_store, reader, channels,
+                         positions, notifier, typing, presence, ephemeral, invites, clock),
         typing=typing,
         presence=presence,
         ephemeral=ephemeral,
-        peers=Peers(peer_store, db, event_store),
-        received=ReceivedEvents(writer),
+        peers=Peers(peer_store, db, history),
+        received=ReceivedEvents(writer, writes, builder),
         federation=federation,
     )

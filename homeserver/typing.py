@@ -13,23 +13,23 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+from homeserver.channels import RoomChannels
 from homeserver.clock import Clock
 from homeserver.ephemeral import EphemeralStore
 from homeserver.errors import Forbidden
 from homeserver.gateway import FederationDoor
 from homeserver.notifier import Notifier
-from homeserver.rooms.writer import EventWriter
 from homeserver.storage.events import EventStore
 
 MAX_TIMEOUT_MS = 120_000
 
 
 class TypingService:
-    def __init__(self, events: EventStore, writer: EventWriter, notifier: Notifier,
+    def __init__(self, events: EventStore, channels: RoomChannels, notifier: Notifier,
                  federation: FederationDoor, store: EphemeralStore, clock: Clock,
                  max_timeout_ms: int = MAX_TIMEOUT_MS) -> None:
         self.events = events
-        self.writer = writer
+        self.channels = channels
         self.notifier = notifier
         self.store = store
         self.clock = clock
@@ -52,7 +52,7 @@ class TypingService:
 
     async def set_typing(self, user_id: str, room_id: str, typing: bool,
                          timeout_ms: int = 30_000) -> None:
-        row = await self.events.membership(room_id, user_id)
+        row = await self.events.membership(self.events.db, room_id, user_id)
         if row is None or row["membership"] != "join":
             raise Forbidden("You are not a member of this room")
         if not typing:
@@ -123,7 +123,7 @@ class TypingService:
             await self.federation.gateway.typing_changed(room_id, user_id, False, 0)
 
     async def _announce(self, room_id: str, serial: int) -> None:
-        channel = await self.writer.channel_of(room_id)
+        channel = await self.channels.of(room_id)
         await self.notifier.publish(channel, {"kind": "typing", "room_id": room_id,
                                               "serial": serial})
 

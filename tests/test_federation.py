@@ -205,7 +205,7 @@ async def test_forged_pdus_never_reach_a_client(cluster: Cluster) -> None:
     honest = await b.api.send(bob, room, "honest")
     bodies, token = await timeline(a.api, alice, room)
     assert "honest" in bodies
-    pdu = (await b.hs.reader.events.event(honest)).pdu
+    pdu = (await b.hs.history.event(honest)).pdu
 
     def forge(content: dict[str, Any], sender: str = bob.user_id,
               key: Any = None, server: str = B) -> dict[str, Any]:
@@ -397,7 +397,7 @@ async def test_a_request_signed_with_an_expired_key_is_refused(cluster: Cluster)
 async def test_a_full_transaction_is_not_too_large(cluster: Cluster) -> None:
     a, b, _alice, bob, room = await dm_across(cluster)
     big = await b.api.send(bob, room, "x" * 60_000)
-    pdu = (await b.hs.reader.events.event(big)).pdu
+    pdu = (await b.hs.history.event(big)).pdu
     uri = "/_matrix/federation/v1/send/big-one"
     body = {"origin": B, "origin_server_ts": 1, "pdus": [pdu] * 50, "edus": []}
     headers = {"Authorization": authorization_header(b.hs.signing_key, B, A, "PUT", uri, body)}

@@ -59,7 +59,7 @@ async def test_pdus_outside_canonical_json_are_rejected_and_the_room_keeps_worki
     a, b, alice, bob, room = await dm_across(cluster)
     honest = await b.api.send(bob, room, "honest")
     _, token = await timeline(a.api, alice, room)
-    pdu = (await b.hs.reader.events.event(honest)).pdu
+    pdu = (await b.hs.history.event(honest)).pdu
     body = {"msgtype": "m.text", "body": "evil"}
     attacks = {
         "depth 2^63-1": resigned(b, pdu, depth=2**63 - 1),
@@ -75,7 +75,7 @@ async def test_pdus_outside_canonical_json_are_rejected_and_the_room_keeps_worki
         assert "canonical JSON" in error.get("error", "") or "negative" in \
             error.get("error", ""), (case, error)
     for event_id in results:
-        assert await a.hs.reader.events.event(event_id) is None
+        assert await a.hs.history.event(event_id) is None
     # The room still takes writes from both sides, and nothing evil reached alice.
     await a.api.send(alice, room, "still works")
     await b.api.send(bob, room, "from b")
@@ -126,12 +126,12 @@ async def test_joins_outside_canonical_json_are_refused_both_ways(
     aaron = await register(b.api.client, "aaron")  # "@aaron:b.test" sorts first: b hosts
     dm = (await b.api.call("POST", f"/_matrix/client/unstable/dm/{alice.user_id}", aaron))[
         "room_id"]
-    template = b.hs.rooms.writer.template
+    template = b.hs.received.template
 
     async def out_of_range(*args: Any, **kwargs: Any) -> dict[str, Any]:
         return {**await template(*args, **kwargs), "depth": 2**63 - 1}
 
-    monkeypatch.setattr(b.hs.rooms.writer, "template", out_of_range)
+    monkeypatch.setattr(b.hs.received, "template", out_of_range)
     await a.api.call("POST", f"/_matrix/client/v3/join/{dm}", alice, {}, status=403)
     assert await a.hs.db.fetchval("SELECT max(depth) FROM events") < 2**53
 

@@ -63,9 +63,9 @@ async def forged_member(cluster: Cluster, room: str, sender: str, target: str,
     """A member event by b.test's ``sender``, built on a.test's view of the room (what
     a server in the room would learn) and signed by b.test, as an attacker would."""
     a, b = cluster.nodes[A], cluster.nodes[B]
-    events = a.hs.reader.events
-    state = await events.current_state_ids(room)
-    latest = await events.latest_event(events.db, room)
+    history = a.hs.history
+    state = await history.state_ids(room)
+    latest = await history.latest_event(room)
     wanted = [("m.room.create", ""), ("m.room.power_levels", ""), ("m.room.join_rules", ""),
               ("m.room.member", sender), ("m.room.member", target)]
     event = {"type": "m.room.member", "state_key": target, "sender": sender, "room_id": room,
@@ -133,7 +133,7 @@ async def test_a_remote_invite_into_a_dm_hosted_here_is_refused(cluster: Cluster
     # And b.test's own user cannot join the DM through make_join either.
     await refused(await signed(cluster, "GET", path(
         "/_matrix/federation/v1/make_join/{}/{}", room, EVE)))
-    assert await a.hs.reader.events.membership(room, mallory.user_id) is None
+    assert await a.hs.history.membership(room, mallory.user_id) is None
 
 
 async def test_a_remote_invite_neither_lifts_a_ban_nor_beats_power_levels(
@@ -219,7 +219,7 @@ async def test_a_dm_invite_from_another_server_is_accepted_or_rejected(
     token = (await a.api.sync(alice))["next_batch"]
 
     await a.api.call("POST", f"{V3}/rooms/{rejected}/leave", alice, {})
-    assert (await b.hs.reader.events.membership(rejected, alice.user_id))["membership"] \
+    assert (await b.hs.history.membership(rejected, alice.user_id))["membership"] \
         == "leave"
     later = await a.api.sync(alice, token)
     assert rejected in later["rooms"]["leave"]
@@ -262,9 +262,9 @@ async def test_a_room_we_hold_cannot_be_created_again(cluster: Cluster) -> None:
     alice, bob = await register(a.api.client, "alice"), await register(b.api.client, "bob")
     room = await dm(b, bob, alice.user_id)  # lives on b.test
     assert await dm(a, alice, bob.user_id) == room  # alice accepts: a.test holds it now
-    state = await a.hs.reader.events.current_state_ids(room)
+    state = await a.hs.history.state_ids(room)
     assert "error" in await sent(cluster, "recreate", forged_create(cluster, room, bob.user_id))
-    assert await a.hs.reader.events.current_state_ids(room) == state
+    assert await a.hs.history.state_ids(room) == state
 
 
 class ServerOfferingAJoin:

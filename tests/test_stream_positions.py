@@ -16,7 +16,7 @@ from typing import Any
 from homeserver.app import create_app
 from homeserver.clock import FakeClock
 from homeserver.positions import GAP_SECONDS, StreamPositions
-from homeserver.rooms.writer import WriteTxn
+from homeserver.rooms.transactions import WriteTxn
 from homeserver.services import HOMESERVER, Homeserver, build_homeserver
 from homeserver.storage.stream import take_position
 from tests.conftest import Account, Api, make_config, register
@@ -49,9 +49,8 @@ async def two_rooms(api: Api, other: Api) -> tuple[Account, Account, str, str]:
 async def open_write(server: Homeserver, room_id: str, sender: str,
                      body: str) -> AsyncIterator[WriteTxn]:
     """A message written into ``room_id`` that commits only when the block ends."""
-    writer = server.rooms.writer
-    async with writer.transaction(room_id) as txn:
-        await writer.append(txn, room_id, sender, "m.room.message",
+    async with server.rooms.writes.transaction(room_id) as txn:
+        await server.rooms.writer.append(txn, room_id, sender, "m.room.message",
                             {"msgtype": "m.text", "body": body})
         yield txn
 

@@ -10,8 +10,8 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from homeserver.accounts import TOKEN_CACHE_TTL_SECONDS
+from homeserver.channels import REVOCATIONS_CHANNEL
 from homeserver.clock import FakeClock
-from homeserver.notifier import REVOCATIONS_CHANNEL
 from homeserver.services import HOMESERVER, Homeserver
 from tests.conftest import Account, Api, register
 from tests.test_presence import open_tab

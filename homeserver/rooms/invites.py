@@ -21,13 +21,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from homeserver.channels import user_channel
 from homeserver.clock import Clock
 from homeserver.errors import Forbidden, MatrixError
 from homeserver.events.canonical import canonical_json
 from homeserver.gateway import FederationDoor
 from homeserver.ids import server_of
-from homeserver.notifier import user_channel
-from homeserver.rooms.writer import EventWriter, WriteTxn
+from homeserver.rooms.transactions import Writes, WriteTxn
+from homeserver.rooms.writer import EventWriter
 from homeserver.storage.database import Row
 from homeserver.storage.dms import DmStore
 from homeserver.storage.invites import InviteStore, RemoteInvite
@@ -48,10 +49,13 @@ class InviteView:
 
 
 class RemoteInvites:
-    def __init__(self, writer: EventWriter, store: InviteStore, dms: DmStore,
+    def __init__(self, writer: EventWriter, writes: Writes, server_name: str,
+                 store: InviteStore, dms: DmStore,
                  user_data: UserDataService, federation: FederationDoor, clock: Clock,
                  max_pending: int) -> None:
         self.writer = writer
+        self.writes = writes
+        self.server_name = server_name
         self.store = store
         self.dms = dms
         self.user_data = user_data
@@ -64,13 +68,13 @@ class RemoteInvites:
         """Take another server's invite of our user (its signature already checked):
         authorised and stored if we can check it, kept apart otherwise; Forbidden if not."""
         room_id, invitee = pdu["room_id"], pdu["state_key"]
-        async with self.writer.transaction(room_id) as txn:
+        async with self.writes.transaction(room_id) as txn:
             await txn.lock_user(invitee)  # the cap below counts this user's invites
-            if server_of(room_id) == self.writer.server_name \
+            if server_of(room_id) == self.server_name \
                     or await self.writer.events.room_exists(txn.conn, room_id):
                 await self.writer.accept_remote(txn, pdu, event_id)
                 return
-            known = await self.store.pending(room_id, invitee, txn.conn)
+            known = await self.store.pending(txn.conn, room_id, invitee)
             if known is None and \
                     await self.store.pending_from(txn.conn, invitee, origin) >= self.max_pending:
                 raise Forbidden("Too many unanswered invites from your server for this user")
@@ -82,7 +86,7 @@ class RemoteInvites:
 
     async def accept(self, user_id: str, room_id: str) -> bool:
         """Join the room of a pending invite through its server; False if there is none."""
-        row = await self.store.pending(room_id, user_id)
+        row = await self.store.pending(self.store.db, room_id, user_id)
         if row is None:
             return False
         claimed = False
@@ -90,7 +94,7 @@ class RemoteInvites:
         if json.loads(row["pdu"])["content"].get("is_direct") is True:
             # Named as the pair's room before the join, so its events already go out
             # on the pair's channel.
-            async with self.writer.transaction() as txn:
+            async with self.writes.transaction() as txn:
                 claimed = await self.dms.insert_pair(txn.conn, low, high, room_id,
                                                      self.clock.time_ms())
                 await self.user_data.add_to_direct(txn, user_id, row["inviter"], room_id)
@@ -99,14 +103,14 @@ class RemoteInvites:
             await self.federation.gateway.join(room_id, user_id, via=row["origin"])
         except MatrixError:
             if claimed:  # a pair must never name a room its user is not in
-                async with self.writer.transaction() as txn:
+                async with self.writes.transaction() as txn:
                     await self.dms.release_pair(txn.conn, low, high, room_id)
             raise
         return True
 
     async def reject(self, user_id: str, room_id: str) -> bool:
         """Refuse a pending invite, telling its server; False if there is none."""
-        row = await self.store.pending(room_id, user_id)
+        row = await self.store.pending(self.store.db, room_id, user_id)
         if row is None:
             return False
         try:
@@ -115,7 +119,7 @@ class RemoteInvites:
             # The user wants it gone either way; the other server learns when it asks.
             log.warning("could not tell %s that %s rejects %s: %s", row["origin"], user_id,
                         room_id, exc.message)
-        async with self.writer.transaction() as txn:
+        async with self.writes.transaction() as txn:
             await self.store.mark_rejected(txn.conn, room_id, user_id,
                                            await txn.next_position())
             _announce(txn, user_id, room_id)

@@ -37,7 +37,7 @@ class RoomReader:
         self.clock = clock
 
     async def require_joined(self, room_id: str, user_id: str) -> None:
-        row = await self.events.membership(room_id, user_id)
+        row = await self.events.membership(self.events.db, room_id, user_id)
         if row is None or row["membership"] != "join":
             raise Forbidden(NOT_MEMBER)
 
@@ -97,7 +97,7 @@ class RoomReader:
 
     async def event(self, user_id: str, room_id: str, event_id: str) -> dict[str, Any]:
         await self.require_joined(room_id, user_id)
-        found = await self.events.event(event_id)
+        found = await self.events.event(self.events.db, event_id)
         if found is None or found.room_id != room_id:
             raise NotFound("Event not found")
         return (await self.format([found]))[0]

@@ -11,7 +11,8 @@ from homeserver.errors import Forbidden, MatrixError, NotFound
 from homeserver.models import StoredEvent
 from homeserver.rooms import presets
 from homeserver.rooms.invites import RemoteInvites
-from homeserver.rooms.writer import ROOM_VERSION, EventWriter, WriteTxn
+from homeserver.rooms.transactions import Writes, WriteTxn
+from homeserver.rooms.writer import ROOM_VERSION, EventWriter
 from homeserver.storage.accounts import AccountStore
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
@@ -40,10 +41,11 @@ class RoomSpec:
 
 
 class RoomService:
-    def __init__(self, writer: EventWriter, events: EventStore, dms: DmStore,
+    def __init__(self, writer: EventWriter, writes: Writes, events: EventStore, dms: DmStore,
                  accounts: AccountStore, invites: RemoteInvites, server_name: str,
                  clock: Clock) -> None:
         self.writer = writer
+        self.writes = writes
         self.invites = invites
         self.events = events
         self.dms = dms
@@ -59,7 +61,7 @@ class RoomService:
         for user in spec.invite:
             await self.check_local_user(user)
         room_id = self.new_room_id()
-        async with self.writer.transaction() as txn:
+        async with self.writes.transaction() as txn:
             await self.create_in(txn, room_id, creator, spec)
         return room_id
 
@@ -105,7 +107,7 @@ class RoomService:
         the same event; in another room or of another type it is a new event.
         """
         scope = txn_scope("send", room_id, event_type)
-        async with self.writer.transaction(room_id) as txn:
+        async with self.writes.transaction(room_id) as txn:
             if txn_id is not None:
                 earlier = await self.events.event_for_txn(txn.conn, sender, device_id, scope,
                                                           txn_id)
@@ -121,19 +123,19 @@ class RoomService:
         return event.event_id
 
     async def require_joined(self, txn: WriteTxn, room_id: str, user_id: str) -> None:
-        row = await self.events.membership(room_id, user_id, txn.conn)
+        row = await self.events.membership(txn.conn, room_id, user_id)
         if row is None or row["membership"] != "join":
             raise Forbidden(NOT_MEMBER)
 
     async def redact(self, sender: str, device_id: str, room_id: str, target_id: str,
                      reason: str | None, txn_id: str) -> str:
         scope = txn_scope("redact", room_id, target_id)
-        async with self.writer.transaction(room_id) as txn:
+        async with self.writes.transaction(room_id) as txn:
             earlier = await self.events.event_for_txn(txn.conn, sender, device_id, scope, txn_id)
             if earlier is not None:
                 return earlier
             await self.require_joined(txn, room_id, sender)
-            target = await self.events.event(target_id, txn.conn)
+            target = await self.events.event(txn.conn, target_id)
             if target is None or target.room_id != room_id:
                 raise NotFound("Event not found")
             content = {"redacts": target_id, **({"reason": reason} if reason else {})}
@@ -159,14 +161,14 @@ class RoomService:
     async def invite(self, inviter: str, room_id: str, target: str,
                      reason: str | None = None) -> None:
         await self.check_local_user(target)
-        async with self.writer.transaction(room_id) as txn:
+        async with self.writes.transaction(room_id) as txn:
             await self.require_joined(txn, room_id, inviter)
             await self.set_membership(txn, room_id, inviter, target, "invite", reason=reason)
 
     async def join(self, user_id: str, room_id: str) -> None:
         if await self.invites.accept(user_id, room_id):
             return
-        async with self.writer.transaction(room_id) as txn:
+        async with self.writes.transaction(room_id) as txn:
             if not await self.events.room_exists(txn.conn, room_id):
                 raise NotFound("No such room")
             await self.set_membership(txn, room_id, user_id, user_id, "join")
@@ -174,8 +176,8 @@ class RoomService:
     async def leave(self, user_id: str, room_id: str, reason: str | None = None) -> None:
         if await self.invites.reject(user_id, room_id):
             return
-        async with self.writer.transaction(room_id) as txn:
-            row = await self.events.membership(room_id, user_id, txn.conn)
+        async with self.writes.transaction(room_id) as txn:
+            row = await self.events.membership(txn.conn, room_id, user_id)
             if row is None or row["membership"] not in ("join", "invite", "knock"):
                 raise Forbidden(NOT_MEMBER)
             await self.set_membership(txn, room_id, user_id, user_id, "leave", reason=reason)
@@ -183,7 +185,7 @@ class RoomService:
     async def change_other(self, sender: str, room_id: str, target: str, membership: str,
                            reason: str | None = None) -> None:
         """Kick (leave), ban, or unban (leave of a banned user) someone else."""
-        async with self.writer.transaction(room_id) as txn:
+        async with self.writes.transaction(room_id) as txn:
             await self.require_joined(txn, room_id, sender)
             await self.set_membership(txn, room_id, sender, target, membership, reason=reason)
 
@@ -191,7 +193,7 @@ class RoomService:
         return [r["room_id"] for r in await self.events.rooms_of_user(user_id, ["join"])]
 
     async def forget(self, user_id: str, room_id: str) -> None:
-        row = await self.events.membership(room_id, user_id)
+        row = await self.events.membership(self.events.db, room_id, user_id)
         if row is None:
             raise Forbidden(NOT_MEMBER)
         if row["membership"] in ("join", "invite"):
@@ -204,7 +206,7 @@ class RoomService:
                               is_direct: bool = False) -> StoredEvent:
         content: dict[str, Any] = {"membership": membership}
         if membership in ("join", "invite"):
-            profile = await self.accounts.profile(target, txn.conn)
+            profile = await self.accounts.profile(txn.conn, target)
             if profile is not None:
                 content.update({k: profile[k] for k in ("displayname", "avatar_url")
                                 if profile[k] is not None})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from homeserver.models import Device
-from homeserver.storage.database import Connection, Database, Row
+from homeserver.storage.database import Database, Queries, Row
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class AccountStore:
             "SELECT password_hash FROM users WHERE user_id = $1 AND NOT deactivated", user_id
         )
 
-    async def profile(self, user_id: str, conn: Connection | None = None) -> Row | None:
-        return await (conn or self.db).fetchrow(
+    async def profile(self, conn: Queries, user_id: str) -> Row | None:
+        return await conn.fetchrow(
             "SELECT displayname, avatar_url FROM users WHERE user_id = $1", user_id
         )
 

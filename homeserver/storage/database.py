@@ -18,8 +18,8 @@ class StorageUnavailable(Exception):
     """The database cannot be reached or opened."""
 
 
-class Connection(ABC):
-    """One connection, as used inside a transaction."""
+class Queries(ABC):
+    """Something statements run on: a transaction's connection, or the pool for reads."""
 
     dialect: str
 
@@ -39,7 +39,15 @@ class Connection(ABC):
         return None if row is None else row[0]
 
 
-class Database(Connection):
+class Connection(Queries):
+    """One connection inside a transaction: what every write takes first.
+
+    The pool (``Database``) is not one, so a write handed the pool instead of
+    an open transaction does not type-check.
+    """
+
+
+class Database(Queries):
     """A pool of connections; statements outside a transaction run on their own."""
 
     # Rows returned outside transactions: lets tests and benchmarks check that

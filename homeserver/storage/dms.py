@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from homeserver.storage.database import Connection, Database, Row
+from homeserver.storage.database import Connection, Database, Queries, Row
 
 
 class DmStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def room_for_pair(self, conn: Connection, low: str, high: str) -> str | None:
+    async def room_for_pair(self, conn: Queries, low: str, high: str) -> str | None:
         return await conn.fetchval(
             "SELECT room_id FROM dm_pairs WHERE user_low = $1 AND user_high = $2", low, high
         )
@@ -37,8 +37,8 @@ class DmStore:
             low, high, room_id,
         )
 
-    async def pair_of_room(self, room_id: str, conn: Connection | None = None) -> Row | None:
-        return await (conn or self.db).fetchrow(
+    async def pair_of_room(self, conn: Queries, room_id: str) -> Row | None:
+        return await conn.fetchrow(
             "SELECT user_low, user_high FROM dm_pairs WHERE room_id = $1", room_id
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 from canonicaljson import encode_canonical_json
 
 from homeserver.models import StoredEvent
-from homeserver.storage.database import Connection, Database, Row
+from homeserver.storage.database import Connection, Database, Queries, Row
 
 EVENT_COLUMNS = "stream_ordering, event_id, pdu, redacted_by"
 
@@ -33,7 +33,7 @@ class EventStore:
             room_id, version, creator, is_direct, now_ms,
         )
 
-    async def room_exists(self, conn: Connection, room_id: str) -> bool:
+    async def room_exists(self, conn: Queries, room_id: str) -> bool:
         return await conn.fetchrow("SELECT 1 FROM rooms WHERE room_id = $1", room_id) is not None
 
     # events --------------------------------------------------------------
@@ -75,15 +75,15 @@ class EventStore:
             event_id, redaction_id,
         )
 
-    async def latest_event(self, conn: Connection, room_id: str) -> Row | None:
+    async def latest_event(self, conn: Queries, room_id: str) -> Row | None:
         return await conn.fetchrow(
             "SELECT event_id, depth FROM events WHERE room_id = $1"
             " ORDER BY stream_ordering DESC LIMIT 1",
             room_id,
         )
 
-    async def event(self, event_id: str, conn: Connection | None = None) -> StoredEvent | None:
-        row = await (conn or self.db).fetchrow(
+    async def event(self, conn: Queries, event_id: str) -> StoredEvent | None:
+        row = await conn.fetchrow(
             f"SELECT {EVENT_COLUMNS} FROM events WHERE event_id = $1", event_id
         )
         return _event(row) if row else None
@@ -130,7 +130,7 @@ class EventStore:
         return {r["room_id"] for r in rows}
 
     # state -----------------------------------------------------------------
-    async def current_state_ids(self, room_id: str, conn: Connection | None = None,
+    async def current_state_ids(self, conn: Queries, room_id: str,
                                 types: Iterable[str] | None = None) -> dict[tuple[str, str], str]:
         sql = "SELECT type, state_key, event_id FROM current_state WHERE room_id = $1"
         args: list[Any] = [room_id]
@@ -138,10 +138,10 @@ class EventStore:
             wanted = list(types)
             sql += " AND type IN (" + ", ".join(f"${i + 2}" for i in range(len(wanted))) + ")"
             args.extend(wanted)
-        rows = await (conn or self.db).fetch(sql, *args)
+        rows = await conn.fetch(sql, *args)
         return {(r["type"], r["state_key"]): r["event_id"] for r in rows}
 
-    async def state_events(self, conn: Connection, room_id: str,
+    async def state_events(self, conn: Queries, room_id: str,
                            keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], StoredEvent]:
         """The current state events for the given (type, state_key) keys."""
         result: dict[tuple[str, str], StoredEvent] = {}
@@ -165,9 +165,8 @@ class EventStore:
         return [_event(r) for r in rows]
 
     # memberships -----------------------------------------------------------
-    async def membership(self, room_id: str, user_id: str,
-                         conn: Connection | None = None) -> Row | None:
-        return await (conn or self.db).fetchrow(
+    async def membership(self, conn: Queries, room_id: str, user_id: str) -> Row | None:
+        return await conn.fetchrow(
             "SELECT membership, event_id, stream_ordering, forgotten FROM memberships"
             " WHERE room_id = $1 AND user_id = $2",
             room_id, user_id,
@@ -194,8 +193,8 @@ class EventStore:
             )
         return [r["user_id"] for r in rows]
 
-    async def joined_users(self, room_id: str, conn: Connection | None = None) -> list[str]:
-        rows = await (conn or self.db).fetch(
+    async def joined_users(self, conn: Queries, room_id: str) -> list[str]:
+        rows = await conn.fetch(
             "SELECT user_id FROM memberships WHERE room_id = $1 AND membership = 'join'",
             room_id)
         return [r["user_id"] for r in rows]
@@ -237,7 +236,7 @@ class EventStore:
         )
 
     # transaction IDs -------------------------------------------------------
-    async def event_for_txn(self, conn: Connection, user_id: str, device_id: str, scope: str,
+    async def event_for_txn(self, conn: Queries, user_id: str, device_id: str, scope: str,
                             txn_id: str) -> str | None:
         return await conn.fetchval(
             "SELECT event_id FROM txn_ids"

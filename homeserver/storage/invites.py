@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from homeserver.storage.database import Connection, Database, Row
+from homeserver.storage.database import Connection, Database, Queries, Row
 
 COLUMNS = "room_id, user_id, membership, inviter, origin, event_id, pdu, invite_state," \
           " stream_ordering"
@@ -36,15 +36,14 @@ class InviteStore:
             invite.room_id, invite.user_id, invite.inviter, invite.origin, invite.event_id,
             invite.pdu, invite.invite_state, position)
 
-    async def pending_from(self, conn: Connection, user_id: str, origin: str) -> int:
+    async def pending_from(self, conn: Queries, user_id: str, origin: str) -> int:
         """How many invites of ``user_id`` from server ``origin`` wait for an answer."""
         return await conn.fetchval(
             "SELECT COUNT(*) FROM remote_invites WHERE user_id = $1 AND origin = $2"
             " AND membership = 'invite'", user_id, origin)
 
-    async def pending(self, room_id: str, user_id: str,
-                      conn: Connection | None = None) -> Row | None:
-        return await (conn or self.db).fetchrow(
+    async def pending(self, conn: Queries, room_id: str, user_id: str) -> Row | None:
+        return await conn.fetchrow(
             f"SELECT {COLUMNS} FROM remote_invites WHERE room_id = $1 AND user_id = $2"
             " AND membership = 'invite'", room_id, user_id)
 

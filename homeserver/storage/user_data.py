@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from homeserver.storage.database import Connection, Database, Row
+from homeserver.storage.database import Connection, Database, Queries, Row
 
 GLOBAL = ""  # the room_id of global account data
 
@@ -23,9 +23,9 @@ class UserDataStore:
             user_id, room_id, data_type, json.dumps(content), ordering,
         )
 
-    async def account_data(self, user_id: str, room_id: str, data_type: str,
-                           conn: Connection | None = None) -> dict[str, Any] | None:
-        raw = await (conn or self.db).fetchval(
+    async def account_data(self, conn: Queries, user_id: str, room_id: str,
+                           data_type: str) -> dict[str, Any] | None:
+        raw = await conn.fetchval(
             "SELECT content FROM account_data WHERE user_id = $1 AND room_id = $2 AND type = $3",
             user_id, room_id, data_type,
         )

@@ -17,8 +17,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 from homeserver.beacon import Beacon
+from homeserver.channels import user_channel
 from homeserver.clock import Clock
-from homeserver.notifier import Message, Notifier, Subscription, user_channel
+from homeserver.notifier import Message, Notifier, Subscription
 
 ChannelsOf = Callable[[str], Awaitable[frozenset[str]]]
 

@@ -16,15 +16,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from homeserver.channels import RoomChannels, user_channel
 from homeserver.clock import Clock
 from homeserver.ephemeral import EphemeralStore
 from homeserver.events.format import stripped_state
 from homeserver.models import StoredEvent
-from homeserver.notifier import Notifier, user_channel
+from homeserver.notifier import Notifier
+from homeserver.positions import StreamPositions
 from homeserver.presence import PresenceService
 from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.reading import RoomReader
-from homeserver.rooms.writer import EventWriter
 from homeserver.storage.events import EventStore
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.user_data import GLOBAL, UserDataStore
@@ -81,14 +82,16 @@ class SyncRequest:
 
 class SyncService:
     def __init__(self, events: EventStore, receipts: ReceiptStore, user_data: UserDataStore,
-                 reader: RoomReader, writer: EventWriter, notifier: Notifier,
+                 reader: RoomReader, channels: RoomChannels, positions: StreamPositions,
+                 notifier: Notifier,
                  typing: TypingService, presence: PresenceService, ephemeral: EphemeralStore,
                  invites: RemoteInvites, clock: Clock) -> None:
         self.events = events
         self.receipts = receipts
         self.user_data = user_data
         self.reader = reader
-        self.writer = writer
+        self.channels = channels
+        self.positions = positions
         self.notifier = notifier
         self.typing = typing
         self.presence = presence
@@ -144,12 +147,12 @@ class SyncService:
     async def _channels_of(self, user_id: str) -> frozenset[str]:
         rooms = await self.events.rooms_of_user(user_id, ["join", "invite"])
         return frozenset([user_channel(user_id)]
-                         + [await self.writer.channel_of(r["room_id"]) for r in rooms])
+                         + [await self.channels.of(r["room_id"]) for r in rooms])
 
     async def build(self, request: SyncRequest) -> SyncResult:
         # Serials are read first: a change after this point is sent next time.
         typing_serial, presence_serial = await self.ephemeral.serials()
-        upto = self.writer.positions.current  # every write at or below it has ended
+        upto = self.positions.current  # every write at or below it has ended
         result = SyncResult(upto, typing_serial, presence_serial)
         since = request.since
         room_filter = request.sync_filter.room
@@ -298,7 +301,7 @@ class SyncService:
         state = await self.events.state_events(
             self.events.db, room_id, [(t, "") for t in INVITE_STATE_TYPES]
         )
-        invite = await self.events.event(row["event_id"])
+        invite = await self.events.event(self.events.db, row["event_id"])
         stripped = [stripped_state(e) for e in state.values()]
         if invite is not None:
             stripped.append(stripped_state(invite))
