@@ -32,15 +32,16 @@ class EventBuilder:
 
     async def auth_state(self, conn: Queries, room_id: str, partial: dict[str, Any]) -> AuthState:
         """The current state events the auth rules look at for ``partial``."""
-        if partial["type"] == "m.room.create":
-            return {}
         keys = auth_rules.auth_types_for_event(partial)
-        return await self.events.state_events(conn, room_id, keys)
+        state, _ = await self.events.room_head(conn, room_id, keys, with_latest=False)
+        return state
 
-    async def build(self, conn: Queries, partial: dict[str, Any],
-                    auth_state: AuthState) -> dict[str, Any]:
-        """The full PDU after the room's latest event, signed by us; 413 if too large."""
-        latest = await self.events.latest_event(conn, partial["room_id"])
+    async def build(self, conn: Queries, partial: dict[str, Any]) -> tuple[dict[str, Any],
+                                                                          AuthState]:
+        """The full PDU after the room's latest event, signed by us (413 if too large),
+        and the state the auth rules judge it by: both read in one round trip."""
+        auth_state, latest = await self.events.room_head(conn, partial["room_id"],
+                                                         auth_rules.auth_types_for_event(partial))
         pdu = {
             **partial,
             "auth_events": sorted(e.event_id for e in auth_state.values()),
@@ -52,7 +53,7 @@ class EventBuilder:
         signed = sign_event(pdu, self.server_name, self.key)
         if len(canonical_json(signed)) > MAX_PDU_BYTES:
             raise MatrixError("Event too large", status=413, errcode="M_TOO_LARGE")
-        return signed
+        return signed, auth_state
 
     async def template(self, room_id: str, sender: str, event_type: str,
                        content: dict[str, Any], state_key: str | None = None) -> dict[str, Any]:
@@ -62,8 +63,8 @@ class EventBuilder:
         unsigned = {"type": event_type, "sender": sender, "content": content,
                     "room_id": room_id, "origin_server_ts": self.clock.time_ms(),
                     **({"state_key": state_key} if state_key is not None else {})}
-        auth_state = await self.auth_state(db, room_id, unsigned)
-        latest = await self.events.latest_event(db, room_id)
+        keys = auth_rules.auth_types_for_event(unsigned)
+        auth_state, latest = await self.events.room_head(db, room_id, keys)
         if latest is None:
             raise Forbidden("Unknown room")
         pdu = {**unsigned, "auth_events": sorted(e.event_id for e in auth_state.values()),

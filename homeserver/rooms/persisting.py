@@ -29,9 +29,10 @@ class EventPersister:
 
     async def persist(self, txn: WriteTxn, event_id: str, pdu: dict[str, Any],
                       ours: bool) -> StoredEvent:
-        # Taken last: the shorter a position is in flight, the sooner tokens pass it.
-        event = StoredEvent(await txn.next_position(), event_id, pdu)
-        await self.events.insert_event(txn.conn, event)
+        # The position is taken last, by the insert: the shorter a position is in
+        # flight, the sooner tokens pass it.
+        event = await self.events.insert_event(txn.conn, event_id, pdu)
+        txn.took(event.stream_ordering)
         await self._announce(txn, event)
         if ours:
             await self._queue_for_other_servers(txn, event)

@@ -108,12 +108,12 @@ class RoomService:
         """
         scope = txn_scope("send", room_id, event_type)
         async with self.writes.transaction(room_id) as txn:
-            if txn_id is not None:
-                earlier = await self.events.event_for_txn(txn.conn, sender, device_id, scope,
-                                                          txn_id)
-                if earlier is not None:
-                    return earlier
-            await self.require_joined(txn, room_id, sender)
+            earlier, membership = await self.events.sender_checks(
+                txn.conn, room_id, sender, device_id, scope, txn_id)
+            if earlier is not None:
+                return earlier
+            if membership != "join":
+                raise Forbidden(NOT_MEMBER)
             event = await self.writer.append(txn, room_id, sender, event_type, content, state_key)
             if txn_id is not None:
                 await self.events.record_txn(txn.conn, sender, device_id, scope, txn_id,
@@ -131,10 +131,12 @@ class RoomService:
                      reason: str | None, txn_id: str) -> str:
         scope = txn_scope("redact", room_id, target_id)
         async with self.writes.transaction(room_id) as txn:
-            earlier = await self.events.event_for_txn(txn.conn, sender, device_id, scope, txn_id)
+            earlier, membership = await self.events.sender_checks(
+                txn.conn, room_id, sender, device_id, scope, txn_id)
             if earlier is not None:
                 return earlier
-            await self.require_joined(txn, room_id, sender)
+            if membership != "join":
+                raise Forbidden(NOT_MEMBER)
             target = await self.events.event(txn.conn, target_id)
             if target is None or target.room_id != room_id:
                 raise NotFound("Event not found")

@@ -42,9 +42,13 @@ class WriteTxn:
 
     async def next_position(self) -> int:
         position = await take_position(self.conn)
+        self.took(position)
+        return position
+
+    def took(self, position: int) -> None:
+        """A store took ``position`` for this write (the event insert takes its own)."""
         self.positions.taken(position)
         self.taken.append(position)
-        return position
 
     async def lock_room(self, room_id: str) -> None:
         """Hold the room's write lock until the commit (once per transaction)."""

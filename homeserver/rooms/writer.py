@@ -47,8 +47,7 @@ class EventWriter:
         except NotCanonical as exc:
             raise BadJson(f"Event is not Canonical JSON: {exc}") from None
         await txn.lock_room(room_id)
-        auth_state = await self.builder.auth_state(txn.conn, room_id, unsigned)
-        pdu = await self.builder.build(txn.conn, unsigned, auth_state)
+        pdu, auth_state = await self.builder.build(txn.conn, unsigned)
         authorise(pdu, auth_state)
         return await self.persister.persist(txn, compute_event_id(pdu), pdu, ours=True)
 

@@ -16,17 +16,17 @@ WRITING = 0x6D78_0003  # advisory key (0001: migrations, 0002: federation sender
 # Namespaces for the two-key advisory locks (a separate key space from WRITING).
 ROOM_LOCKS, PAIR_LOCKS, USER_LOCKS = 0x6D78_0101, 0x6D78_0102, 0x6D78_0103
 SETTLE_TIMEOUT_MS = 2000
+# The lock comes first (a subquery in FROM), so a settle never misses a position
+# that has been handed out but not yet locked.
+WRITING_SQL = "SELECT pg_advisory_xact_lock_shared({}::bigint)"
+POSITION_SQL = "nextval('stream_seq')"
 
 
 async def take_position(conn: Connection) -> int:
     """The next position; call inside the transaction that writes with it."""
     if conn.dialect == "postgres":
-        # The lock comes first (the inner query), so a settle never misses a
-        # position that has been handed out but not yet locked.
         return await conn.fetchval(
-            "SELECT nextval('stream_seq') FROM"
-            " (SELECT pg_advisory_xact_lock_shared($1::bigint)) AS writing", WRITING,
-        )
+            f"SELECT {POSITION_SQL} FROM ({WRITING_SQL.format('$1')}) AS writing", WRITING)
     return await conn.fetchval(
         "UPDATE stream_position SET pos = pos + 1 WHERE id = 1 RETURNING pos"
     )
