@@ -108,12 +108,10 @@ class RoomService:
         """
         scope = txn_scope("send", room_id, event_type)
         async with self.writes.transaction(room_id) as txn:
-            earlier, membership = await self.events.sender_checks(
-                txn.conn, room_id, sender, device_id, scope, txn_id)
+            earlier = await self._replay_or_member(txn, room_id, sender, device_id, scope,
+                                                   txn_id)
             if earlier is not None:
                 return earlier
-            if membership != "join":
-                raise Forbidden(NOT_MEMBER)
             event = await self.writer.append(txn, room_id, sender, event_type, content, state_key)
             if txn_id is not None:
                 await self.events.record_txn(txn.conn, sender, device_id, scope, txn_id,
@@ -121,6 +119,15 @@ class RoomService:
             if event_type in DM_TOUCHING_TYPES:
                 await self.dms.touch(txn.conn, room_id, event.event_id, self.clock.time_ms())
         return event.event_id
+
+    async def _replay_or_member(self, txn: WriteTxn, room_id: str, sender: str,
+                                device_id: str, scope: str, txn_id: str | None) -> str | None:
+        """The event of an earlier request with this txn ID; else Forbidden unless joined."""
+        earlier, membership = await self.events.sender_checks(
+            txn.conn, room_id, sender, device_id, scope, txn_id)
+        if earlier is None and membership != "join":
+            raise Forbidden(NOT_MEMBER)
+        return earlier
 
     async def require_joined(self, txn: WriteTxn, room_id: str, user_id: str) -> None:
         row = await self.events.membership(txn.conn, room_id, user_id)
@@ -131,12 +138,10 @@ class RoomService:
                      reason: str | None, txn_id: str) -> str:
         scope = txn_scope("redact", room_id, target_id)
         async with self.writes.transaction(room_id) as txn:
-            earlier, membership = await self.events.sender_checks(
-                txn.conn, room_id, sender, device_id, scope, txn_id)
+            earlier = await self._replay_or_member(txn, room_id, sender, device_id, scope,
+                                                   txn_id)
             if earlier is not None:
                 return earlier
-            if membership != "join":
-                raise Forbidden(NOT_MEMBER)
             target = await self.events.event(txn.conn, target_id)
             if target is None or target.room_id != room_id:
                 raise NotFound("Event not found")
