@@ -3,9 +3,11 @@
 Every module of homeserver/, client_api/ and federation/ is parsed with ``ast``
 (imports inside functions and under TYPE_CHECKING count too) and each import is
 held against the rules below; so is an API module calling ``.transaction()``
-(writes belong to core services that own their transactions) or setting an
+(writes belong to core services that own their transactions), setting an
 attribute on the core (``hs.typing.relay = ...``: the core is handed what it
-needs when it is built, see homeserver/gateway.py). Violations that
+needs when it is built, see homeserver/gateway.py), or reaching through a
+core service to its store or pool (``hs.reader.events``, ``server.db``: the
+APIs call services, and federation reads rooms through ``hs.history``). Violations that
 exist today are listed in KNOWN; the test wants that list to be exactly right,
 so a new violation fails and a fixed one must be struck from the list: it only
 ever shrinks.
@@ -24,6 +26,8 @@ APIS = ("client_api", "federation")
 COMPOSITION_ROOT = {"homeserver.app", "homeserver.cli", "homeserver.__main__"}
 # The names the APIs give the Homeserver container.
 CORE_NAMES = {"hs", "server"}
+# Attributes that are a store or the pool, never to be reached from an API through the core.
+STORE_NAMES = {"events", "store", "db", "_events", "_db"}
 # What storage may take from the rest of the core: plain data and the error type.
 STORAGE_MAY_IMPORT = {"homeserver.models", "homeserver.errors"}
 
@@ -108,6 +112,30 @@ def patches_core(path: Path) -> bool:
     return False
 
 
+def _core_rooted(node: ast.expr) -> bool:
+    """Whether an attribute chain starts at the container (``hs``, ``server``, ``self.hs``),
+    not through ``peers`` (federation's own door to the stores it may use)."""
+    while isinstance(node, ast.Attribute):
+        if node.attr == "peers":
+            return False
+        if node.attr == "hs":
+            return True
+        node = node.value
+    return isinstance(node, ast.Name) and node.id in CORE_NAMES
+
+
+def reaches_stores(path: Path) -> bool:
+    """Whether the module reads a store or the pool through the Homeserver container
+    (a method of that name, ``hs.received.store(...)``, is a service's, not a store)."""
+    tree = ast.parse(path.read_text(), str(path))
+    called = {id(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
+    return any(
+        isinstance(node, ast.Attribute) and node.attr in STORE_NAMES
+        and id(node) not in called and _core_rooted(node.value)
+        for node in ast.walk(tree)
+    )
+
+
 def violations() -> set[tuple[str, str, str]]:
     found = modules()
     names = set(found)
@@ -121,6 +149,8 @@ def violations() -> set[tuple[str, str, str]]:
             result.add((importer, "transaction()", "api opens a transaction"))
         if any(_within(importer, api) for api in APIS) and patches_core(path):
             result.add((importer, "hs.<attribute> =", "api patches the core"))
+        if any(_within(importer, api) for api in APIS) and reaches_stores(path):
+            result.add((importer, "hs.<service>.<store>", "api reaches a store"))
     return result
 
 
@@ -160,3 +190,13 @@ def test_the_checker_sees_each_kind_of_import(tmp_path: Path) -> None:
     (package / "z.py").write_text("def f(hs, edus):\n    hs.typing.relay = edus\n")
     assert patches_core(package / "z.py")
     assert not patches_core(package / "y.py")
+    (package / "s.py").write_text("async def f(self, server):\n"
+                                  "    await server.reader.events.event(1)\n"
+                                  "    await self.hs.db.fetch('')\n")
+    assert reaches_stores(package / "s.py")
+    (package / "t.py").write_text("async def f(self, server, federation, hs):\n"
+                                  "    await server.history.event(1)\n"
+                                  "    await server.received.store(1, 2)\n"
+                                  "    keys = hs.peers.store\n"
+                                  "    await federation.store.inbound_response(1, 2)\n")
+    assert not reaches_stores(package / "t.py")
