@@ -76,3 +76,18 @@ async def test_a_cancelled_caller_is_not_kept_running(redis_url: str) -> None:
     done, _ = await asyncio.wait([task], timeout=5)
     await store.close()
     assert done and task.cancelled()
+
+
+async def test_many_changes_and_renewals_are_each_answered_once(store: EphemeralStore) -> None:
+    # Enough repeats to make the memory store drop its stale entries more than once.
+    users = ["@a", "@b", "@c"]
+    for round_ in range(100):
+        for user in users:
+            await store.set_presence(user, PresenceState("online", round_, None), bump=True)
+            await store.keep_alive([user], 10_000 + round_)
+    serial = (await store.serials())[1]
+    assert sorted(await store.presence_changed_since(serial - 2)) == ["@b", "@c"]
+    assert sorted(await store.presence_changed_since(0)) == users
+    assert await store.take_lapsed(10_098) == []
+    assert sorted(u for u, _ in await store.take_lapsed(10_099)) == users
+    assert await store.take_lapsed(20_000) == []

@@ -1,7 +1,14 @@
-"""The ephemeral store in process memory: the default, for one worker."""
+"""The ephemeral store in process memory: the default, for one worker.
+
+Presence changes and liveness deadlines are also kept in order (a list by
+serial, a heap by deadline), so a woken sync and the once-a-second sweep cost
+what changed, not the number of users.
+"""
 
 from __future__ import annotations
 
+import bisect
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import replace
@@ -18,6 +25,10 @@ class MemoryEphemeralStore(EphemeralStore):
         self._presence: dict[str, PresenceState] = {}
         self._presence_changed: dict[str, int] = {}
         self._deadlines: dict[str, int] = {}
+        # Entries whose user changed again, or whose deadline moved, are stale:
+        # skipped when read, dropped when they outnumber the live ones.
+        self._changes: list[tuple[int, str]] = []  # (serial, user), serials ascending
+        self._deadline_heap: list[tuple[int, str]] = []
 
     async def serials(self) -> tuple[int, int]:
         return self._typing_serial, self._presence_serial
@@ -59,10 +70,14 @@ class MemoryEphemeralStore(EphemeralStore):
             return None
         self._presence_serial += 1
         self._presence_changed[user_id] = self._presence_serial
+        self._changes.append((self._presence_serial, user_id))
+        if len(self._changes) > 2 * len(self._presence_changed) + 64:
+            self._changes = sorted((s, u) for u, s in self._presence_changed.items())
         return self._presence_serial
 
     async def presence_changed_since(self, serial: int) -> list[str]:
-        return [u for u, s in self._presence_changed.items() if s > serial]
+        start = bisect.bisect_right(self._changes, serial, key=lambda change: change[0])
+        return [u for s, u in self._changes[start:] if self._presence_changed.get(u) == s]
 
     async def forget_presence(self, user_id: str) -> None:
         for kept in (self._presence, self._presence_changed, self._deadlines):
@@ -70,10 +85,20 @@ class MemoryEphemeralStore(EphemeralStore):
 
     async def keep_alive(self, user_ids: Iterable[str], deadline_ms: int) -> None:
         for user in user_ids:
-            self._deadlines[user] = max(deadline_ms, self._deadlines.get(user, 0))
+            old = self._deadlines.get(user, 0)
+            if deadline_ms > old:
+                self._deadlines[user] = deadline_ms
+                heapq.heappush(self._deadline_heap, (deadline_ms, user))
+        if len(self._deadline_heap) > 2 * len(self._deadlines) + 64:
+            self._deadline_heap = [(d, u) for u, d in self._deadlines.items()]
+            heapq.heapify(self._deadline_heap)
 
     async def take_lapsed(self, now_ms: int) -> list[tuple[str, int]]:
-        lapsed = [u for u, d in self._deadlines.items() if d <= now_ms]
+        lapsed = []
+        while self._deadline_heap and self._deadline_heap[0][0] <= now_ms:
+            deadline, user = heapq.heappop(self._deadline_heap)
+            if self._deadlines.get(user) == deadline:
+                lapsed.append(user)
         taken = []
         for user in lapsed:
             del self._deadlines[user]
