@@ -167,15 +167,17 @@ class EventStore:
         args: list[Any] = [room_id]
         parts = []
         if wanted:
+            # Each pair a primary-key lookup: SQLite plans OR as a multi-index OR, but
+            # scans the room's whole state for a row-value IN.
             pairs = []
             for event_type, state_key in wanted:
                 args += [event_type, state_key]
-                pairs.append(f"(${len(args) - 1}, ${len(args)})")
+                pairs.append(f"(c.type = ${len(args) - 1} AND c.state_key = ${len(args)})")
             parts.append(
                 "SELECT 0 AS latest, c.type, c.state_key, e.stream_ordering, e.event_id,"
                 " e.pdu, e.redacted_by, e.depth FROM current_state c"
                 " JOIN events e ON e.event_id = c.event_id WHERE c.room_id = $1"
-                f" AND (c.type, c.state_key) IN ({', '.join(pairs)})")
+                f" AND ({' OR '.join(pairs)})")
         if with_latest:
             parts.append(
                 "SELECT * FROM (SELECT 1 AS latest, NULL AS type, NULL AS state_key,"
