@@ -93,12 +93,18 @@ def check_content_hash(event: dict[str, Any]) -> bool:
 
 def redact(event: dict[str, Any], room_version: str = "10") -> dict[str, Any]:
     """The redacted form of ``event``: a new dict holding only the protected keys."""
+    return copy.deepcopy(_redacted_view(event, room_version))
+
+
+def _redacted_view(event: dict[str, Any], room_version: str) -> dict[str, Any]:
+    """The redacted form as new top-level and content dicts whose values are still
+    ``event``'s own: enough to encode for a hash or a signature, without copying."""
     _require_version(room_version)
-    redacted = {k: copy.deepcopy(v) for k, v in event.items() if k in _KEPT_TOP_LEVEL}
+    redacted = {k: v for k, v in event.items() if k in _KEPT_TOP_LEVEL}
     content = event.get("content")
     kept = _KEPT_CONTENT.get(str(event.get("type")), frozenset())
     if isinstance(content, dict):
-        redacted["content"] = {k: copy.deepcopy(v) for k, v in content.items() if k in kept}
+        redacted["content"] = {k: v for k, v in content.items() if k in kept}
     else:
         redacted["content"] = {}
     return redacted
@@ -106,7 +112,7 @@ def redact(event: dict[str, Any], room_version: str = "10") -> dict[str, Any]:
 
 def compute_reference_hash(event: dict[str, Any], room_version: str = "10") -> bytes:
     """The raw sha256 reference hash of ``event``."""
-    redacted = redact(event, room_version)
+    redacted = _redacted_view(event, room_version)
     for key in _REFERENCE_HASH_EXCLUDED:
         redacted.pop(key, None)
     return hashlib.sha256(canonical_json(redacted)).digest()
@@ -121,5 +127,5 @@ def sign_event(event: dict[str, Any], server_name: str, key: SigningKey,
                room_version: str = "10") -> dict[str, Any]:
     """A copy of ``event`` with its content hash and this server's signature added."""
     hashed = add_content_hash(event)
-    signed_redacted = sign_json(redact(hashed, room_version), server_name, key)
+    signed_redacted = sign_json(_redacted_view(hashed, room_version), server_name, key)
     return {**hashed, "signatures": signed_redacted["signatures"]}
