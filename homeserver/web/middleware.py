@@ -69,10 +69,11 @@ async def access_log(request: web.Request, handler: Handler) -> web.StreamRespon
         status = response.status
         return response
     finally:
-        log.info(
-            "%s %s %s %d %.1fms", request[REQUEST_ID], request.method,
-            redact_path(request.path_qs), status, (time.perf_counter() - start) * 1000,
-        )
+        if log.isEnabledFor(logging.INFO):  # skip redacting the path for a line not written
+            log.info(
+                "%s %s %s %d %.1fms", request[REQUEST_ID], request.method,
+                redact_path(request.path_qs), status, (time.perf_counter() - start) * 1000,
+            )
 
 
 @web.middleware
