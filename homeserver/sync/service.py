@@ -32,6 +32,7 @@ from homeserver.storage.user_data import GLOBAL, UserDataStore
 from homeserver.sync.filters import SyncFilter
 from homeserver.sync.listener import Listener, Parked
 from homeserver.sync.tokens import make_token
+from homeserver.sync.unread import UnreadCounts
 from homeserver.typing import TypingService
 
 INVITE_STATE_TYPES = [
@@ -87,6 +88,7 @@ class SyncService:
                  invites: RemoteInvites, clock: Clock) -> None:
         self.events = events
         self.receipts = receipts
+        self.unread = UnreadCounts(receipts)
         self.user_data = user_data
         self.reader = reader
         self.writer = writer
@@ -255,7 +257,7 @@ class SyncService:
             "ephemeral": {"events": ephemeral},
             "account_data": {"events": account_data},
             "unread_notifications": {
-                "notification_count": await self.receipts.unread_count(room_id, request.user_id),
+                "notification_count": await self.unread.count(room_id, request.user_id, upto),
                 "highlight_count": 0,
             },
         }
