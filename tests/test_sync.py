@@ -136,6 +136,19 @@ async def test_receipts_and_account_data_in_sync(api: Api) -> None:
         "notification_count"] == 0
 
 
+async def test_sync_with_nothing_new_reads_only_the_position(
+    api: Api, homeserver: Homeserver
+) -> None:
+    alice = await register(api.client, "alice")
+    await api.create_room(alice)
+    token = (await api.sync(alice))["next_batch"]
+    before = homeserver.db.rows_read
+    nothing = await api.sync(alice, token)
+    assert homeserver.db.rows_read - before == 1  # the stream position, nothing else
+    assert nothing["next_batch"] == token
+    assert nothing["rooms"] == {"join": {}, "invite": {}, "leave": {}}
+
+
 async def test_unread_count_is_kept_exact_as_messages_and_receipts_move(api: Api) -> None:
     alice = await register(api.client, "alice")
     bob = await register(api.client, "bob")

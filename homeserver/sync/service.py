@@ -155,6 +155,12 @@ class SyncService:
         upto = await current_position(self.events.db)
         result = SyncResult(upto, typing_serial, presence_serial)
         since = request.since
+        if (since == upto and not request.full_state
+                and (request.typing_since, request.presence_since)
+                == (typing_serial, presence_serial)):
+            # Nothing reached any stream since the token: every section would be
+            # empty. A long-poll builds this way first each time, so skip the reads.
+            return result
         room_filter = request.sync_filter.room
         account_data: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for data_row in await self.user_data.account_data_since(request.user_id, since or 0, upto):
