@@ -149,6 +149,22 @@ async def test_sync_with_nothing_new_reads_only_the_position(
     assert nothing["rooms"] == {"join": {}, "invite": {}, "leave": {}}
 
 
+async def test_long_poll_with_news_waiting_reads_no_more_than_one_that_cannot_wait(
+    api: Api, homeserver: Homeserver
+) -> None:
+    alice = await register(api.client, "alice")
+    room = await api.create_room(alice)
+    token = (await api.sync(alice))["next_batch"]
+    await api.send(alice, room, "news")
+    read = []
+    for timeout in ("0", "60000"):
+        before = homeserver.db.rows_read
+        synced = await api.sync(alice, token, timeout=timeout)
+        read.append(homeserver.db.rows_read - before)
+        assert list(synced["rooms"]["join"]) == [room]
+    assert read[1] == read[0]  # no subscription (and its read of the rooms) to wait with
+
+
 async def test_unread_count_is_kept_exact_as_messages_and_receipts_move(api: Api) -> None:
     alice = await register(api.client, "alice")
     bob = await register(api.client, "bob")

@@ -119,16 +119,27 @@ class SyncService:
             return await self._sync(request)
 
     async def _sync(self, request: SyncRequest) -> SyncResult:
-        if request.since is None or request.timeout_ms <= 0 or self.stopping:
-            return await self.build(request)
         deadline = self.clock.monotonic() + min(request.timeout_ms, MAX_SYNC_TIMEOUT_MS) / 1000
+        result = await self.build(request)
+        if request.since is None or request.timeout_ms <= 0 or self.stopping or not result.empty:
+            return result  # news already (as under load): no subscription to wait with
         async with self.listen(request.user_id) as listener:
-            result = await self.build(request)
+            # The subscription wakes us for anything written from now on; read again
+            # only if something was written between the read above and now.
+            if await self._moved_since(result):
+                result = await self.build(request)
             while result.empty and not self.stopping:
                 if not await listener.wait(deadline - self.clock.monotonic()):
                     break
                 result = await self.build(request)
         return result
+
+    async def _moved_since(self, result: SyncResult) -> bool:
+        """Whether any stream moved past what ``result`` was read up to."""
+        typing_serial, presence_serial = await self.ephemeral.serials()
+        upto = await current_position(self.events.db)
+        return (upto, typing_serial, presence_serial) != (
+            result.position, result.typing_serial, result.presence_serial)
 
     @asynccontextmanager
     async def listen(self, user_id: str) -> AsyncIterator[Listener]:
