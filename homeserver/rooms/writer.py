@@ -21,7 +21,7 @@ from homeserver.clock import Clock
 from homeserver.errors import BadJson, Forbidden, MatrixError
 from homeserver.events import auth_rules
 from homeserver.events.canonical import NotCanonical, canonical_json, check_canonical
-from homeserver.events.hashing import compute_event_id, sign_event
+from homeserver.events.hashing import sign_and_name
 from homeserver.events.keys import SigningKey
 from homeserver.ids import server_of
 from homeserver.models import StoredEvent
@@ -102,10 +102,10 @@ class EventWriter:
             raise BadJson(f"Event is not Canonical JSON: {exc}") from None
         ordering = await txn.next_position()
         auth_state = await self._auth_state(txn.conn, room_id, unsigned)
-        pdu = await self._build(txn.conn, unsigned, auth_state)
+        pdu, event_id, pdu_json = await self._build(txn.conn, unsigned, auth_state)
         _authorise(pdu, auth_state)
-        event = StoredEvent(ordering, compute_event_id(pdu), pdu)
-        await self.events.insert_event(txn.conn, event)
+        event = StoredEvent(ordering, event_id, pdu)
+        await self.events.insert_event(txn.conn, event, pdu_json)
         await self._announce(txn, event)
         await self._queue_for_other_servers(txn, event)
         return event
@@ -171,7 +171,9 @@ class EventWriter:
         return await self.events.state_events(conn, room_id, keys)
 
     async def _build(self, conn: Connection, partial: dict[str, Any],
-                     auth_state: dict[tuple[str, str], StoredEvent]) -> dict[str, Any]:
+                     auth_state: dict[tuple[str, str], StoredEvent]
+                     ) -> tuple[dict[str, Any], str, str]:
+        """The signed PDU, its event ID and its canonical JSON (each encoded once)."""
         latest = await self.events.latest_event(conn, partial["room_id"])
         pdu = {
             **partial,
@@ -181,10 +183,11 @@ class EventWriter:
             "origin": self.server_name,
             "origin_server_ts": self.clock.time_ms(),
         }
-        signed = sign_event(pdu, self.server_name, self.key)
-        if len(canonical_json(signed)) > MAX_PDU_BYTES:
+        signed, event_id = sign_and_name(pdu, self.server_name, self.key)
+        encoded = canonical_json(signed)
+        if len(encoded) > MAX_PDU_BYTES:
             raise MatrixError("Event too large", status=413, errcode="M_TOO_LARGE")
-        return signed
+        return signed, event_id, encoded.decode()
 
     async def _announce(self, txn: WriteTxn, event: StoredEvent) -> None:
         payload = {"kind": "event", "room_id": event.room_id, "event_id": event.event_id,

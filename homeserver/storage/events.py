@@ -37,15 +37,18 @@ class EventStore:
         return await conn.fetchrow("SELECT 1 FROM rooms WHERE room_id = $1", room_id) is not None
 
     # events --------------------------------------------------------------
-    async def insert_event(self, conn: Connection, event: StoredEvent) -> None:
-        """Store the event and, for a state event, move the room's current state."""
+    async def insert_event(self, conn: Connection, event: StoredEvent,
+                           pdu_json: str | None = None) -> None:
+        """Store the event and, for a state event, move the room's current state.
+
+        ``pdu_json``: the PDU's canonical JSON, if the caller has encoded it already."""
         pdu = event.pdu
         await conn.execute(
             "INSERT INTO events (stream_ordering, event_id, room_id, sender, type, state_key,"
             " depth, origin_server_ts, pdu) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             event.stream_ordering, event.event_id, pdu["room_id"], pdu["sender"], pdu["type"],
             pdu.get("state_key"), pdu["depth"], pdu["origin_server_ts"],
-            encode_canonical_json(pdu).decode(),
+            pdu_json if pdu_json is not None else encode_canonical_json(pdu).decode(),
         )
         if event.state_key is not None:
             await self._set_current_state(conn, event)
