@@ -14,7 +14,10 @@ other load. Each profile covers the send phase only:
 * ``--profile cprofile`` runs the server under cProfile (slower, and each
   resumption of a coroutine counts as a call) and prints its top functions;
 * ``--profile sql`` times every statement on the SQLite connections and
-  prints, per message, how many ran and how long they took, by statement.
+  prints, per message, how many ran and how long they took, by statement;
+* ``--profile callgrind`` runs the server under valgrind's callgrind (much
+  slower) and prints the user-space instructions per message: a figure the
+  machine's other load does not move, for comparing two versions.
 """
 
 from __future__ import annotations
@@ -87,6 +90,9 @@ async def start(data_dir: Path, mode: str, out: Path) -> Server:
     command = _our_command(data_dir, port, [])
     if mode in ("cprofile", "sql"):
         command[1:3] = ["-c", _WRAPPER, mode, str(out)]
+    elif mode == "callgrind":
+        command[:0] = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+                       f"--callgrind-out-file={out}"]
     log = data_dir / "server.log"
     proc = _spawn(command, data_dir, log)
     server = Server("ours (SQLite, 1 process)", [f"http://127.0.0.1:{port}"], [proc])
@@ -137,6 +143,9 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                     started = True
                     if args.profile in ("cprofile", "sql"):
                         os.kill(pid, signal.SIGUSR1)
+                    elif args.profile == "callgrind":
+                        subprocess.run(["callgrind_control", "--instr=on", str(pid)],
+                                       check=True, capture_output=True)
                     elif args.profile == "py-spy":
                         spy = subprocess.Popen(
                             [shutil.which("py-spy") or "py-spy", "record", "--pid", str(pid),
@@ -152,6 +161,9 @@ async def run(args: argparse.Namespace) -> dict[str, float]:
                 if out.exists():
                     break
                 await asyncio.sleep(0.1)
+        elif args.profile == "callgrind":
+            subprocess.run(["callgrind_control", "--instr=off", str(pid)],
+                           check=True, capture_output=True)
         elif spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait()
@@ -173,6 +185,11 @@ def _report(args: argparse.Namespace, out: Path, messages: int) -> None:
         stats.sort_stats("tottime").print_stats(args.top)
     elif args.profile == "py-spy":
         _py_spy_report(out, args.top)
+    elif args.profile == "callgrind":
+        totals = [int(line.split()[1]) for line in out.read_text().splitlines()
+                  if line.startswith(("totals:", "summary:"))]
+        print(f"\ncallgrind: {totals[-1] / messages / 1e6:.3f} million user-space"
+              " instructions per message")
     elif args.profile == "sql":
         counts = json.loads(out.read_text())
         counts.sort(key=lambda row: -row[2])
@@ -188,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_send")
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--messages", type=int, default=150, help="per pair")
-    parser.add_argument("--profile", choices=["none", "py-spy", "cprofile", "sql"],
+    parser.add_argument("--profile", choices=["none", "py-spy", "cprofile", "sql", "callgrind"],
                         default="none")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--keep", help="copy the profile's raw output to this file")
