@@ -27,9 +27,11 @@ from homeserver.services import Homeserver
 
 V3 = "/_matrix/client/v3/"
 R0 = "/_matrix/client/r0/"
+# aiohttp tries the patterns under one prefix (".../rooms") in the order added:
+# sending, the busiest, is added before joining, leaving and the rest.
 ROUTE_TABLES = [
-    discovery.routes, register.routes, login.routes, account.routes, rooms.routes,
-    room_events.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
+    room_events.routes, discovery.routes, register.routes, login.routes, account.routes,
+    rooms.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
     presence.routes, ws_dm.routes, ws_stream.routes, web_session.routes, web_page.routes,
 ]
 

@@ -36,8 +36,12 @@ class Subscription:
     """
 
     def __init__(self, notifier: Notifier, channels: Iterable[str],
-                 max_queued: int = MAX_QUEUED) -> None:
+                 max_queued: int = MAX_QUEUED,
+                 on_message: Callable[[Message], None] | None = None) -> None:
         self.channels = frozenset(channels)
+        # Handled as it arrives, before any later message (or subscribe confirmation)
+        # is: what the stream positions follow with, so a reader never runs ahead.
+        self._on_message = on_message
         self._notifier = notifier
         self._max_queued = max_queued
         self._messages: deque[Message] | None = None
@@ -49,6 +53,9 @@ class Subscription:
         await self._notifier.confirm(self)
 
     def deliver(self, message: Message) -> None:
+        if self._on_message is not None:
+            self._on_message(message)
+            return
         if self._messages is None:
             self._messages = deque()
         if len(self._messages) >= self._max_queued:
@@ -95,8 +102,10 @@ class Notifier(ABC):
         """Deliver to every worker's subscribers; False if only this worker's got it."""
 
     @abstractmethod
-    def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED) -> Subscription:
-        """A subscription holding at most ``max_queued`` unread messages."""
+    def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED,
+                  on_message: Callable[[Message], None] | None = None) -> Subscription:
+        """A subscription holding at most ``max_queued`` unread messages, or handing
+        each to ``on_message`` as it arrives."""
 
     @abstractmethod
     def unsubscribe(self, subscription: Subscription) -> None: ...
@@ -128,8 +137,9 @@ class LocalNotifier(Notifier):
         for subscription in list(self._subscribers.get(channel, ())):
             subscription.deliver((channel, payload))
 
-    def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED) -> Subscription:
-        return self.add(Subscription(self, channels, max_queued))
+    def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED,
+                  on_message: Callable[[Message], None] | None = None) -> Subscription:
+        return self.add(Subscription(self, channels, max_queued, on_message))
 
     def add(self, subscription: Subscription) -> Subscription:
         for channel in subscription.channels:

@@ -26,11 +26,10 @@ from typing import Any
 
 from homeserver.channels import POSITIONS_CHANNEL
 from homeserver.clock import Clock, Timer
-from homeserver.notifier import RESYNC, Notifier, Subscription
+from homeserver.notifier import RESYNC, Message, Notifier, Subscription
 
 log = logging.getLogger(__name__)
 GAP_SECONDS = 0.5
-MAX_REPORTS_QUEUED = 10_000  # more are dropped: the gap they leave settles
 
 
 class StreamPositions:
@@ -49,22 +48,25 @@ class StreamPositions:
         self._timer_at = 0
         self._settling: asyncio.Task[None] | None = None
         self._notifier: Notifier | None = None
-        self._pump: asyncio.Task[None] | None = None
+        self._subscription: Subscription | None = None
 
     async def open(self, notifier: Notifier) -> None:
         """Follow the other workers' writes (when there can be any), then settle."""
         if notifier.shared:
             self._notifier = notifier
-            subscription = notifier.subscribe([POSITIONS_CHANNEL], MAX_REPORTS_QUEUED)
+            # Handled as each report arrives, not by a task later: a reader whose room
+            # subscription is confirmed has had every report published before it.
+            self._subscription = notifier.subscribe([POSITIONS_CHANNEL],
+                                                    on_message=self._heard)
             # Subscribed before settling: a write that ends after the settle is heard.
-            await subscription.ready()
-            self._pump = asyncio.create_task(self._follow(subscription))
+            await self._subscription.ready()
         self.current = max(self.current, await self._settle())
 
     def close(self) -> None:
-        for task in (self._pump, self._settling):
-            if task is not None:
-                task.cancel()
+        if self._subscription is not None:
+            self._subscription.close()
+        if self._settling is not None:
+            self._settling.cancel()
         if self._timer is not None:
             self._timer.cancel()
 
@@ -139,14 +141,12 @@ class StreamPositions:
             self._settling = None
         self._raise_to(settled)
 
-    async def _follow(self, subscription: Subscription) -> None:
-        with subscription:
-            while True:
-                _, payload = await subscription.next()
-                if payload.get("kind") == RESYNC:  # the broker lost messages: settle now
-                    self.settle_soon()
-                    continue
-                self.finished(_positions(payload.get("finished")))
+    def _heard(self, message: Message) -> None:
+        payload = message[1]
+        if payload.get("kind") == RESYNC:  # the broker lost messages: settle now
+            self.settle_soon()
+        else:
+            self.finished(_positions(payload.get("finished")))
 
 
 def _positions(value: Any) -> list[int]:

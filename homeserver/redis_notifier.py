@@ -13,13 +13,21 @@ import asyncio
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from homeserver.notifier import MAX_QUEUED, RESYNC, Gate, LocalNotifier, Notifier, Subscription
+from homeserver.notifier import (
+    MAX_QUEUED,
+    RESYNC,
+    Gate,
+    LocalNotifier,
+    Message,
+    Notifier,
+    Subscription,
+)
 
 log = logging.getLogger(__name__)
 MIN_BACKOFF_SECONDS, MAX_BACKOFF_SECONDS = 0.1, 5.0
@@ -54,8 +62,9 @@ class RedisNotifier(Notifier):
             await self._local.publish(channel, payload)
             return False
 
-    def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED) -> Subscription:
-        subscription = Subscription(self, channels, max_queued)
+    def subscribe(self, channels: Iterable[str], max_queued: int = MAX_QUEUED,
+                  on_message: Callable[[Message], None] | None = None) -> Subscription:
+        subscription = Subscription(self, channels, max_queued, on_message)
         self._local.add(subscription)
         for channel in subscription.channels:
             self._counts[channel] += 1

@@ -37,10 +37,8 @@ def loads(raw: bytes | str, *, safe_numbers: bool = False,
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError:
         raise NotJson("Content is not UTF-8") from None
-    parse_int, parse_float = (_safe_int, _finite_float) if safe_numbers else (_int, float)
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_int=parse_int,
-                           parse_float=parse_float)
+        value = (_SAFE_DECODER if safe_numbers else _DECODER).decode(text)
     except RecursionError:
         raise _too_deep(text, max_nesting) from None
     except ValueError:
@@ -115,3 +113,9 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise BadJson("Number out of range")
     return value
+
+
+# Made once: json.loads with hooks would build a decoder for every body.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_int)
+_SAFE_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_safe_int,
+                                 parse_float=_finite_float)

@@ -30,6 +30,7 @@ from homeserver.events.hashing import (
     compute_event_id,
     compute_reference_hash,
     redact,
+    sign_and_name,
     sign_event,
 )
 from homeserver.events.keys import (
@@ -201,6 +202,17 @@ def test_vector_redactable_message_event(spec_key: SigningKey) -> None:
     expected = {**message_event(), "hashes": {"sha256": MESSAGE_HASH},
                 "signatures": {SERVER: {KEY_ID: MESSAGE_SIG}}}
     assert canonical_json(signed) == canonical_json(expected)
+
+
+@pytest.mark.parametrize("event", [
+    minimal_event(), message_event(), member_event(),
+    {**member_event(), "age_ts": 5, "signatures": {"other.org": {"ed25519:x": "c2ln"}}},
+])
+def test_sign_and_name_is_sign_event_and_its_event_id(event: dict[str, Any],
+                                                      spec_key: SigningKey) -> None:
+    signed, event_id = sign_and_name(copy.deepcopy(event), SERVER, spec_key)
+    assert signed == sign_event(copy.deepcopy(event), SERVER, spec_key)
+    assert event_id == compute_event_id(signed)
 
 
 def test_vectors_verify(spec_key: SigningKey) -> None:

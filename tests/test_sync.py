@@ -136,6 +136,64 @@ async def test_receipts_and_account_data_in_sync(api: Api) -> None:
         "notification_count"] == 0
 
 
+async def test_sync_with_nothing_new_reads_nothing(
+    api: Api, homeserver: Homeserver
+) -> None:
+    alice = await register(api.client, "alice")
+    await api.create_room(alice)
+    token = (await api.sync(alice))["next_batch"]
+    before = homeserver.db.rows_read
+    nothing = await api.sync(alice, token)
+    # The stream position is this worker's own (homeserver/positions.py): not read.
+    assert homeserver.db.rows_read - before == 0
+    assert nothing["next_batch"] == token
+    assert nothing["rooms"] == {"join": {}, "invite": {}, "leave": {}}
+
+
+async def test_long_poll_with_news_waiting_reads_no_more_than_one_that_cannot_wait(
+    api: Api, homeserver: Homeserver
+) -> None:
+    alice = await register(api.client, "alice")
+    room = await api.create_room(alice)
+    token = (await api.sync(alice))["next_batch"]
+    await api.send(alice, room, "news")
+    read = []
+    for timeout in ("0", "60000"):
+        before = homeserver.db.rows_read
+        synced = await api.sync(alice, token, timeout=timeout)
+        read.append(homeserver.db.rows_read - before)
+        assert list(synced["rooms"]["join"]) == [room]
+    assert read[1] == read[0]  # no subscription (and its read of the rooms) to wait with
+
+
+async def test_unread_count_is_kept_exact_as_messages_and_receipts_move(api: Api) -> None:
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    room = await api.create_room(alice, invite=[bob.user_id])
+    await api.join(bob, room)
+
+    async def unread() -> int:
+        synced = await api.sync(bob)
+        return synced["rooms"]["join"][room]["unread_notifications"]["notification_count"]
+
+    async def read(event_id: str) -> None:
+        await api.call("POST", f"{V3}/rooms/{room}/receipt/m.read/{event_id}", bob, {})
+
+    sent = [await api.send(alice, room, f"m{i}") for i in range(3)]
+    assert await unread() == 3  # counted in full
+    sent.append(await api.send(alice, room, "m3"))
+    await api.send(bob, room, "own messages never count")
+    assert await unread() == 4  # only the new message counted, added on
+    await read(sent[1])
+    assert await unread() == 2  # the receipt moved inside what was counted: again
+    sent.append(await api.send(alice, room, "m4"))
+    assert await unread() == 3
+    await read(sent[-1])
+    assert await unread() == 0  # the receipt moved past everything counted
+    await api.send(alice, room, "m5")
+    assert await unread() == 1
+
+
 async def test_incremental_sync_cost_does_not_grow_with_other_rooms(
     api: Api, homeserver: Homeserver
 ) -> None:

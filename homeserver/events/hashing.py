@@ -7,7 +7,8 @@
   and the legacy top-level ``age_ts``; the event ID ("$" + URL-safe unpadded Base64) for
   room versions 4 and later.
 * ``sign_event``: add the content hash, sign the redacted form, attach the signature to the
-  full event.
+  full event. ``sign_and_name`` also gives the signed event's ID: the signature and the
+  reference hash cover the same bytes, so they are encoded once.
 
 Redaction rules for room version 10 (spec rooms/v10 says redactions are unchanged from v9;
 v9 is v8 plus ``join_authorised_via_users_server``; v8 added ``allow`` to join rules). The
@@ -31,7 +32,7 @@ from homeserver.events.canonical import (
     encode_base64_urlsafe,
 )
 from homeserver.events.keys import SigningKey
-from homeserver.events.signing import sign_json
+from homeserver.events.signing import with_signature
 
 SUPPORTED_ROOM_VERSIONS = frozenset({"10"})
 
@@ -93,23 +94,36 @@ def check_content_hash(event: dict[str, Any]) -> bool:
 
 def redact(event: dict[str, Any], room_version: str = "10") -> dict[str, Any]:
     """The redacted form of ``event``: a new dict holding only the protected keys."""
+    return copy.deepcopy(_redacted_view(event, room_version))
+
+
+def _redacted_view(event: dict[str, Any], room_version: str) -> dict[str, Any]:
+    """The redacted form as new top-level and content dicts whose values are still
+    ``event``'s own: enough to encode for a hash or a signature, without copying."""
     _require_version(room_version)
-    redacted = {k: copy.deepcopy(v) for k, v in event.items() if k in _KEPT_TOP_LEVEL}
+    redacted = {k: v for k, v in event.items() if k in _KEPT_TOP_LEVEL}
     content = event.get("content")
     kept = _KEPT_CONTENT.get(str(event.get("type")), frozenset())
     if isinstance(content, dict):
-        redacted["content"] = {k: copy.deepcopy(v) for k, v in content.items() if k in kept}
+        redacted["content"] = {k: v for k, v in content.items() if k in kept}
     else:
         redacted["content"] = {}
     return redacted
 
 
-def compute_reference_hash(event: dict[str, Any], room_version: str = "10") -> bytes:
-    """The raw sha256 reference hash of ``event``."""
-    redacted = redact(event, room_version)
+def _reference_bytes(event: dict[str, Any], room_version: str) -> bytes:
+    """What the reference hash covers: the canonical redacted event without
+    ``signatures``, ``unsigned`` and ``age_ts``. The redacted form never keeps
+    ``unsigned`` or ``age_ts``, so these are also the bytes a signature covers."""
+    redacted = _redacted_view(event, room_version)
     for key in _REFERENCE_HASH_EXCLUDED:
         redacted.pop(key, None)
-    return hashlib.sha256(canonical_json(redacted)).digest()
+    return canonical_json(redacted)
+
+
+def compute_reference_hash(event: dict[str, Any], room_version: str = "10") -> bytes:
+    """The raw sha256 reference hash of ``event``."""
+    return hashlib.sha256(_reference_bytes(event, room_version)).digest()
 
 
 def compute_event_id(event: dict[str, Any], room_version: str = "10") -> str:
@@ -120,6 +134,13 @@ def compute_event_id(event: dict[str, Any], room_version: str = "10") -> str:
 def sign_event(event: dict[str, Any], server_name: str, key: SigningKey,
                room_version: str = "10") -> dict[str, Any]:
     """A copy of ``event`` with its content hash and this server's signature added."""
+    return sign_and_name(event, server_name, key, room_version)[0]
+
+
+def sign_and_name(event: dict[str, Any], server_name: str, key: SigningKey,
+                  room_version: str = "10") -> tuple[dict[str, Any], str]:
+    """:func:`sign_event`, and the signed event's ID (:func:`compute_event_id`)."""
     hashed = add_content_hash(event)
-    signed_redacted = sign_json(redact(hashed, room_version), server_name, key)
-    return {**hashed, "signatures": signed_redacted["signatures"]}
+    covered = _reference_bytes(hashed, room_version)  # signing and naming: one encoding
+    event_id = "$" + encode_base64_urlsafe(hashlib.sha256(covered).digest())
+    return with_signature(hashed, server_name, key, covered), event_id

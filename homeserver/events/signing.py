@@ -28,7 +28,14 @@ def signable_bytes(obj: dict[str, Any]) -> bytes:
 
 def sign_json(obj: dict[str, Any], server_name: str, key: SigningKey) -> dict[str, Any]:
     """A copy of ``obj`` carrying this server's signature alongside any existing ones."""
-    signature = encode_base64(key.sign(signable_bytes(obj)))
+    return with_signature(obj, server_name, key, signable_bytes(obj))
+
+
+def with_signature(obj: dict[str, Any], server_name: str, key: SigningKey,
+                   signed_bytes: bytes) -> dict[str, Any]:
+    """A copy of ``obj`` carrying this server's signature of ``signed_bytes`` alongside
+    any existing ones (an event carries the signature of its redacted form)."""
+    signature = encode_base64(key.sign(signed_bytes))
     existing = obj.get("signatures") or {}
     if not isinstance(existing, dict):
         raise TypeError("'signatures' must be a JSON object")

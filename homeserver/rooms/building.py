@@ -6,13 +6,14 @@ room's lock held, so what it reads stays true) or the pool for a template.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from homeserver.clock import Clock
 from homeserver.errors import Forbidden, MatrixError
 from homeserver.events import auth_rules
 from homeserver.events.canonical import canonical_json
-from homeserver.events.hashing import sign_event
+from homeserver.events.hashing import sign_and_name
 from homeserver.events.keys import SigningKey
 from homeserver.models import StoredEvent
 from homeserver.storage.database import Queries
@@ -20,6 +21,14 @@ from homeserver.storage.events import EventStore
 
 MAX_PDU_BYTES = 65_536
 AuthState = dict[tuple[str, str], StoredEvent]
+
+
+@dataclass(frozen=True)
+class Built:
+    pdu: dict[str, Any]
+    event_id: str
+    pdu_json: str
+    auth_state: AuthState
 
 
 class EventBuilder:
@@ -36,10 +45,10 @@ class EventBuilder:
         state, _ = await self.events.room_head(conn, room_id, keys, with_latest=False)
         return state
 
-    async def build(self, conn: Queries, partial: dict[str, Any]) -> tuple[dict[str, Any],
-                                                                          AuthState]:
+    async def build(self, conn: Queries, partial: dict[str, Any]) -> Built:
         """The full PDU after the room's latest event, signed by us (413 if too large),
-        and the state the auth rules judge it by: both read in one round trip."""
+        its ID and canonical JSON (encoded once for the size check and storage), and
+        the state the auth rules judge it by (read with the latest event, in one query)."""
         auth_state, latest = await self.events.room_head(conn, partial["room_id"],
                                                          auth_rules.auth_types_for_event(partial))
         pdu = {
@@ -50,10 +59,11 @@ class EventBuilder:
             "origin": self.server_name,
             "origin_server_ts": self.clock.time_ms(),
         }
-        signed = sign_event(pdu, self.server_name, self.key)
-        if len(canonical_json(signed)) > MAX_PDU_BYTES:
+        signed, event_id = sign_and_name(pdu, self.server_name, self.key)
+        encoded = canonical_json(signed)
+        if len(encoded) > MAX_PDU_BYTES:
             raise MatrixError("Event too large", status=413, errcode="M_TOO_LARGE")
-        return signed, auth_state
+        return Built(signed, event_id, encoded.decode(), auth_state)
 
     async def template(self, room_id: str, sender: str, event_type: str,
                        content: dict[str, Any], state_key: str | None = None) -> dict[str, Any]:

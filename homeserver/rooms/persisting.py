@@ -27,15 +27,15 @@ class EventPersister:
         self.server_name = server_name
         self.outbox = outbox  # None: federation off, nothing is queued for other servers
 
-    async def persist(self, txn: WriteTxn, event_id: str, pdu: dict[str, Any],
-                      ours: bool) -> StoredEvent:
+    async def persist(self, txn: WriteTxn, event_id: str, pdu: dict[str, Any], ours: bool,
+                      pdu_json: str | None = None) -> StoredEvent:
         # The position is taken last, by the insert: the shorter a position is in
         # flight, the sooner tokens pass it.
-        event = await self.events.insert_event(txn.conn, event_id, pdu)
+        event = await self.events.insert_event(txn.conn, event_id, pdu, pdu_json)
         txn.took(event.stream_ordering)
         await self._announce(txn, event)
         if ours:
-            await self._queue_for_other_servers(txn, event)
+            await self._queue_for_other_servers(txn, event, pdu_json)
         return event
 
     async def _announce(self, txn: WriteTxn, event: StoredEvent) -> None:
@@ -45,7 +45,8 @@ class EventPersister:
         if event.type == "m.room.member":
             txn.announce(user_channel(event.state_key or ""), payload)
 
-    async def _queue_for_other_servers(self, txn: WriteTxn, event: StoredEvent) -> None:
+    async def _queue_for_other_servers(self, txn: WriteTxn, event: StoredEvent,
+                                       pdu_json: str | None) -> None:
         if self.outbox is None:
             return
         users = await self.events.joined_users(txn.conn, event.room_id)
@@ -54,5 +55,5 @@ class EventPersister:
         servers = sorted({server_of(u) for u in users} - {self.server_name})
         if servers:
             await self.outbox.enqueue_pdu(txn.conn, servers, event.stream_ordering,
-                                          canonical_json(event.pdu).decode())
+                                          pdu_json or canonical_json(event.pdu).decode())
             txn.announce(OUTBOX_CHANNEL, {"kind": "outbox"})

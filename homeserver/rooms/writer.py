@@ -14,7 +14,6 @@ from typing import Any
 from homeserver.clock import Clock
 from homeserver.errors import BadJson, Forbidden
 from homeserver.events.canonical import NotCanonical, check_canonical
-from homeserver.events.hashing import compute_event_id
 from homeserver.models import StoredEvent
 from homeserver.rooms.building import EventBuilder, authorise
 from homeserver.rooms.persisting import EventPersister
@@ -47,9 +46,10 @@ class EventWriter:
         except NotCanonical as exc:
             raise BadJson(f"Event is not Canonical JSON: {exc}") from None
         await txn.lock_room(room_id)
-        pdu, auth_state = await self.builder.build(txn.conn, unsigned)
-        authorise(pdu, auth_state)
-        return await self.persister.persist(txn, compute_event_id(pdu), pdu, ours=True)
+        built = await self.builder.build(txn.conn, unsigned)
+        authorise(built.pdu, built.auth_state)
+        return await self.persister.persist(txn, built.event_id, built.pdu, ours=True,
+                                            pdu_json=built.pdu_json)
 
     async def accept_remote(self, txn: WriteTxn, pdu: dict[str, Any], event_id: str,
                             new_room: bool = False) -> StoredEvent:

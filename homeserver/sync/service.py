@@ -32,6 +32,7 @@ from homeserver.storage.user_data import GLOBAL, UserDataStore
 from homeserver.sync.filters import SyncFilter
 from homeserver.sync.listener import Listener, Parked
 from homeserver.sync.tokens import make_token
+from homeserver.sync.unread import UnreadCounts
 from homeserver.typing import TypingService
 
 INVITE_STATE_TYPES = [
@@ -88,6 +89,7 @@ class SyncService:
                  invites: RemoteInvites, clock: Clock) -> None:
         self.events = events
         self.receipts = receipts
+        self.unread = UnreadCounts(receipts)
         self.user_data = user_data
         self.reader = reader
         self.channels = channels
@@ -119,16 +121,27 @@ class SyncService:
             return await self._sync(request)
 
     async def _sync(self, request: SyncRequest) -> SyncResult:
-        if request.since is None or request.timeout_ms <= 0 or self.stopping:
-            return await self.build(request)
         deadline = self.clock.monotonic() + min(request.timeout_ms, MAX_SYNC_TIMEOUT_MS) / 1000
+        result = await self.build(request)
+        if request.since is None or request.timeout_ms <= 0 or self.stopping or not result.empty:
+            return result  # news already (as under load): no subscription to wait with
         async with self.listen(request.user_id) as listener:
-            result = await self.build(request)
+            # The subscription wakes us for anything written from now on; read again
+            # only if something was written between the read above and now.
+            if await self._moved_since(result):
+                result = await self.build(request)
             while result.empty and not self.stopping:
                 if not await listener.wait(deadline - self.clock.monotonic()):
                     break
                 result = await self.build(request)
         return result
+
+    async def _moved_since(self, result: SyncResult) -> bool:
+        """Whether any stream moved past what ``result`` was read up to."""
+        typing_serial, presence_serial = await self.ephemeral.serials()
+        upto = self.positions.current
+        return (upto, typing_serial, presence_serial) != (
+            result.position, result.typing_serial, result.presence_serial)
 
     @asynccontextmanager
     async def listen(self, user_id: str) -> AsyncIterator[Listener]:
@@ -155,6 +168,12 @@ class SyncService:
         upto = self.positions.current  # every write at or below it has ended
         result = SyncResult(upto, typing_serial, presence_serial)
         since = request.since
+        if (since == upto and not request.full_state
+                and (request.typing_since, request.presence_since)
+                == (typing_serial, presence_serial)):
+            # Nothing reached any stream since the token: every section would be
+            # empty. A long-poll builds this way first each time, so skip the reads.
+            return result
         room_filter = request.sync_filter.room
         account_data: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for data_row in await self.user_data.account_data_since(request.user_id, since or 0, upto):
@@ -257,7 +276,7 @@ class SyncService:
             "ephemeral": {"events": ephemeral},
             "account_data": {"events": account_data},
             "unread_notifications": {
-                "notification_count": await self.receipts.unread_count(room_id, request.user_id),
+                "notification_count": await self.unread.count(room_id, request.user_id, upto),
                 "highlight_count": 0,
             },
         }
