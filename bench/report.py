@@ -30,7 +30,8 @@ def _advantage(metric: str, ours: float | None, theirs: float | None) -> str:
 
 def render(results: Results, command: str, notes: list[str]) -> str:
     servers = list(results)
-    reference = "Synapse" if "Synapse" in results else None
+    # The comparison is ours (the first column) against Synapse's.
+    reference = "Synapse" if "Synapse" in results and servers[0] != "Synapse" else None
     lines = ["# Benchmarks", "",
              f"Produced by `{command}` on {datetime.date.today().isoformat()}.", "",
              f"Machine: {_machine()}. The load generator runs on the same cores as the "

@@ -49,19 +49,28 @@ class Bench:
         self.run_id = secrets.token_hex(3)
         self._users = 0
 
-    async def user(self) -> User:
+    async def user(self, password: bool = True) -> User:
+        """A new user on the next worker in turn; ``password=False`` (ours only) skips
+        hashing, for scenarios that need many users and never log in."""
         user = User(self.session, self.server.url_for(self._users))
         self._users += 1
-        await user.register(f"b{self.run_id}u{self._users}")
+        name = f"b{self.run_id}u{self._users}"
+        await (user.register(name) if password else user.register(name, None))
         return user
 
+    async def dm(self, a: User, b: User) -> str:
+        """``a`` and ``b``'s DM room, joined by both: our DM endpoint, or Synapse's
+        createRoom with is_direct."""
+        room = await (a.resolve_dm(b.user_id) if self.ours else a.create_dm(b.user_id))
+        await b.join(room)
+        return room
+
     async def pairs(self, count: int) -> list[Pair]:
+        """Sender and receiver are consecutive users, so on different workers."""
         made = []
         for _ in range(count):
             sender, receiver = await self.user(), await self.user()
-            room = await sender.create_dm(receiver.user_id)
-            await receiver.join(room)
-            made.append(Pair(sender, receiver, room))
+            made.append(Pair(sender, receiver, await self.dm(sender, receiver)))
         return made
 
 

@@ -3,7 +3,11 @@
 Synapse is installed from PyPI into a virtualenv of its own (outside the
 repository), configured for SQLite, one process, a client listener on
 127.0.0.1, open registration, rate limits and federation off, presence on.
-Ours runs on the embedded default, or as two workers on PostgreSQL + Redis.
+Ours runs on the embedded default (SQLite), as one process on PostgreSQL with
+the in-process notifier, or as two workers on PostgreSQL + Redis. Each
+PostgreSQL run gets a fresh database, dropped when the server stops. Redis is
+``HS_BENCH_REDIS_URL`` (default 127.0.0.1:6379, database 0); its ``hs:*`` keys
+are cleared before the workers start.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import yaml
 
 SYNAPSE_VENV = Path.home() / ".cache" / "hs-bench-synapse"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-REDIS_URL = "redis://127.0.0.1:6379/0"
+REDIS_URL = os.environ.get("HS_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 UNLIMITED = {"per_second": 100_000, "burst_count": 100_000}
 
 
@@ -48,7 +52,8 @@ class Server:
         return [p.pid for p in self.procs]
 
     def url_for(self, index: int) -> str:
-        """Clients are spread over the workers: user ``index`` talks to this one."""
+        """Round-robin over the workers: user ``index`` talks to this one, so consecutive
+        users (a pair's sender and receiver) sit on different workers."""
         return self.urls[index % len(self.urls)]
 
     async def stop(self) -> None:
@@ -99,7 +104,9 @@ def install_synapse() -> Path:
     return python
 
 
-async def start_synapse() -> Server:
+async def start_synapse(bcrypt_rounds: int | None = None) -> Server:
+    """``bcrypt_rounds`` below Synapse's 12 makes registering many users a quick setup
+    step; no scenario times registration."""
     python = install_synapse()
     workdir = Path(tempfile.mkdtemp(prefix="bench-synapse-"))
     config_path = workdir / "homeserver.yaml"
@@ -127,6 +134,8 @@ async def start_synapse() -> Server:
         "rc_joins_per_room": UNLIMITED, "rc_profile": UNLIMITED,
         "log_config": None,
     })
+    if bcrypt_rounds is not None:
+        config["bcrypt_rounds"] = bcrypt_rounds
     config.pop("log_config")
     config_path.write_text(yaml.safe_dump(config))
     log = workdir / "synapse.log"
@@ -165,18 +174,46 @@ async def start_ours() -> Server:
     return server
 
 
-async def start_ours_workers(count: int = 2) -> Server:
-    """``count`` workers sharing a fresh PostgreSQL database and Redis."""
+async def start_ours_pg() -> Server:
+    """One process on a fresh PostgreSQL database, with the in-process notifier."""
+    database = await _create_database()
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    port = free_port()
+    log = data_dir / "server.log"
+    server = Server("ours (PostgreSQL, 1 process)", [f"http://127.0.0.1:{port}"], [],
+                    [database])
+    try:
+        server.procs.append(_spawn(_our_command(data_dir, port, ["--database",
+                                                                 _database_url(database)]),
+                                   data_dir, log))
+        await _wait_ready(server.urls[0], server.procs[0], log)
+    except BaseException:
+        await server.stop()
+        raise
+    return server
+
+
+async def _create_database() -> str:
     database = f"hs_bench_{secrets.token_hex(4)}"
     admin = await asyncpg.connect(PG_ADMIN)
     await admin.execute(f'CREATE DATABASE "{database}"')
     await admin.close()
+    return database
+
+
+def _database_url(database: str) -> str:
+    return f"postgresql://postgres@127.0.0.1:5432/{database}"
+
+
+async def start_ours_workers(count: int = 2) -> Server:
+    """``count`` workers sharing a fresh PostgreSQL database and Redis."""
     client = aioredis.from_url(REDIS_URL)
     async for key in client.scan_iter("hs:*"):
         await client.delete(key)
     await client.aclose()
+    database = await _create_database()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-workers-"))
-    url = f"postgresql://postgres@127.0.0.1:5432/{database}"
+    url = _database_url(database)
     server = Server(f"ours (PostgreSQL + Redis, {count} workers)", [], [], [database])
     try:
         for index in range(count):
