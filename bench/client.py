@@ -86,8 +86,11 @@ class User:
         await self.call("PUT", f"{V3}/presence/{self.user_id}/status", {"presence": state})
 
     async def sync(self, since: str | None, timeout_ms: int = 30_000,
-                   set_presence: str = "offline") -> dict[str, Any]:
+                   set_presence: str = "offline",
+                   sync_filter: str | None = None) -> dict[str, Any]:
         params = {"timeout": str(timeout_ms), "set_presence": set_presence}
+        if sync_filter is not None:
+            params["filter"] = sync_filter
         if since:
             params["since"] = since
         return await self.call("GET", V3 + "/sync", params=params)
