@@ -3,8 +3,8 @@
 Writes into one room are ordered by that room's lock, taken before anything
 in the room is read, so the room's latest event and auth state cannot change
 under the write; writes into different rooms run side by side. Locks are taken
-room first, then users' own data, the same way everywhere, so no two writes
-deadlock. Stream positions come from ``WriteTxn.next_position`` as late as
+in one order everywhere (a DM pair's, then a room's, then users' own data, users
+sorted), so no two writes deadlock. Stream positions come from ``WriteTxn.next_position`` as late as
 possible; ``homeserver/positions.py`` keeps tokens below the ones still in
 flight, and hears here when a write ends. Notifications go out only after the
 commit.
@@ -60,7 +60,7 @@ class WriteTxn:
         await lock_pair(self.conn, low, high)
 
     async def lock_user(self, user_id: str) -> None:
-        """Hold the user's own-data lock until the commit; take locks room first."""
+        """Hold the user's own-data lock until the commit (after any room's lock)."""
         if user_id not in self.locked_users:
             self.locked_users.add(user_id)
             await lock_user(self.conn, user_id)
