@@ -39,7 +39,7 @@ import aiohttp
 
 from bench import scenarios
 from bench.procstats import cpu_seconds
-from bench.servers import Server, _our_command, _spawn, _wait_ready, free_port
+from bench.servers import Server, _our_command, free_port, start_process
 
 # Runs the server with cProfile (argv[1] == "cprofile") or an SQL statement count
 # ("sql") switched on by SIGUSR1 and written to argv[2] by SIGUSR2.
@@ -93,15 +93,7 @@ async def start(data_dir: Path, mode: str, out: Path) -> Server:
     elif mode == "callgrind":
         command[:0] = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                        f"--callgrind-out-file={out}"]
-    log = data_dir / "server.log"
-    proc = _spawn(command, data_dir, log)
-    server = Server("ours (SQLite, 1 process)", [f"http://127.0.0.1:{port}"], [proc])
-    try:
-        await _wait_ready(server.urls[0], proc, log)
-    except BaseException:
-        await server.stop()
-        raise
-    return server
+    return await start_process("ours (SQLite, 1 process)", command, data_dir, port)
 
 
 def _py_spy_report(raw: Path, top: int) -> None:

@@ -163,9 +163,15 @@ def _our_command(data_dir: Path, port: int, extra: list[str]) -> list[str]:
 async def start_ours() -> Server:
     data_dir = Path(tempfile.mkdtemp(prefix="bench-ours-"))
     port = free_port()
+    return await start_process("ours (SQLite, 1 process)", _our_command(data_dir, port, []),
+                               data_dir, port)
+
+
+async def start_process(name: str, command: list[str], data_dir: Path, port: int) -> Server:
+    """One server process from ``command``, once it answers on ``port``."""
     log = data_dir / "server.log"
-    proc = _spawn(_our_command(data_dir, port, []), data_dir, log)
-    server = Server("ours (SQLite, 1 process)", [f"http://127.0.0.1:{port}"], [proc])
+    proc = _spawn(command, data_dir, log)
+    server = Server(name, [f"http://127.0.0.1:{port}"], [proc])
     try:
         await _wait_ready(server.urls[0], proc, log)
     except BaseException:

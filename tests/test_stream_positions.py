@@ -29,6 +29,12 @@ async def server_api(tmp_path: Any, name: str, database: str, aiohttp_client: An
     return Api(await aiohttp_client(create_app(await build_homeserver(config, clock))))
 
 
+async def two_workers(tmp_path: Any, database: str, redis: str,
+                      aiohttp_client: Any) -> tuple[Api, Api]:
+    return (await server_api(tmp_path, "one", database, aiohttp_client, FakeClock(), redis),
+            await server_api(tmp_path, "two", database, aiohttp_client, FakeClock(), redis))
+
+
 def core(api: Api) -> Homeserver:
     return api.client.app[HOMESERVER]
 
@@ -112,10 +118,7 @@ async def test_writes_into_one_room_wait_for_each_other(
 async def test_a_worker_does_not_pass_a_write_in_flight_on_another(
     tmp_path: Any, postgres_url: str, redis_url: str, aiohttp_client: Any
 ) -> None:
-    one = await server_api(tmp_path, "one", postgres_url, aiohttp_client, FakeClock(),
-                           redis_url)
-    two = await server_api(tmp_path, "two", postgres_url, aiohttp_client, FakeClock(),
-                           redis_url)
+    one, two = await two_workers(tmp_path, postgres_url, redis_url, aiohttp_client)
     alice, bob, room_x, room_y = await two_rooms(one, two)
     token = (await two.sync(bob))["next_batch"]
     async with open_write(core(one), room_x, alice.user_id, "on worker one"):
@@ -193,10 +196,7 @@ async def test_many_rooms_written_at_once_deliver_every_message_once(
     # receiver long-polling on the other must see its room's messages once, in order.
     # (The out-of-order interleaving itself is forced by the held-write tests above;
     # here it happens only as often as load makes it.)
-    one = await server_api(tmp_path, "one", postgres_url, aiohttp_client, FakeClock(),
-                           redis_url)
-    two = await server_api(tmp_path, "two", postgres_url, aiohttp_client, FakeClock(),
-                           redis_url)
+    one, two = await two_workers(tmp_path, postgres_url, redis_url, aiohttp_client)
     pairs = []
     for i in range(8):
         sender = await register(one.client, f"sender{i}")
