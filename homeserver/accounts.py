@@ -29,6 +29,7 @@ from homeserver.storage.accounts import AccountStore
 log = logging.getLogger(__name__)
 
 DUMMY_FLOWS = [{"stages": ["m.login.dummy"]}]
+PASSWORD_FLOWS = [{"stages": ["m.login.password"]}]
 AUTH_SESSION_TTL_MS = 30 * 60 * 1000
 TOKEN_CACHE_SIZE = 10_000
 # A logout reaches other workers through the notifier; should that message be
@@ -115,6 +116,39 @@ class AccountService:
                 session, now - AUTH_SESSION_TTL_MS
             ):
                 raise MatrixError("Unknown auth session", status=400, errcode="M_UNKNOWN")
+            await self.store.delete_auth_session(session)
+
+    async def confirm_identity(self, user_id: str, auth: dict | None) -> None:
+        """User-interactive auth for a sensitive change: the account's own password again.
+
+        Without ``auth`` the answer is a 401 naming the flow and a session. A wrong
+        password answers the same 401 with ``M_FORBIDDEN``, counted like a failed login.
+        """
+        now = self.clock.time_ms()
+        if not isinstance(auth, dict) or "type" not in auth:
+            session = secrets.token_urlsafe(16)
+            await self.store.create_auth_session(session, now)
+            raise InteractiveAuthRequired(session, PASSWORD_FLOWS)
+        session = auth.get("session")
+        if session is not None and (not isinstance(session, str) or len(session) > 64
+                                    or not await self.store.auth_session_exists(
+                                        session, now - AUTH_SESSION_TTL_MS)):
+            raise MatrixError("Unknown auth session", status=400, errcode="M_UNKNOWN")
+        if auth.get("type") != "m.login.password":
+            raise MatrixError("Unsupported auth type", status=401, errcode="M_UNRECOGNIZED")
+        claimed, password = _password_auth_user(auth), auth.get("password")
+        if not isinstance(password, str) or len(password) > 512 or claimed is None:
+            raise MatrixError("Password auth needs identifier and password", status=400,
+                              errcode="M_BAD_JSON")
+        try:
+            confirmed = await self.login_with_password(claimed, password)
+        except Forbidden:
+            confirmed = None
+        if confirmed != user_id:
+            retry = InteractiveAuthRequired(session or secrets.token_urlsafe(16), PASSWORD_FLOWS)
+            retry.body.update(errcode="M_FORBIDDEN", error="Invalid password")
+            raise retry
+        if session is not None:
             await self.store.delete_auth_session(session)
 
     async def register(self, username: str | None, password: str | None) -> str:
@@ -214,3 +248,10 @@ class AccountService:
         if requester.user_id != user_id:
             raise Forbidden("You can only change your own profile")
         await self.store.set_profile_field(user_id, field, value)
+
+
+def _password_auth_user(auth: dict) -> str | None:
+    """The user an ``m.login.password`` auth dict names (``identifier`` or legacy ``user``)."""
+    identifier = auth.get("identifier")
+    user = identifier.get("user") if isinstance(identifier, dict) else auth.get("user")
+    return user if isinstance(user, str) and len(user) <= 255 else None
