@@ -11,6 +11,8 @@ from client_api import (
     dms,
     login,
     presence,
+    push_rules,
+    pushers,
     register,
     room_events,
     rooms,
@@ -32,7 +34,8 @@ R0 = "/_matrix/client/r0/"
 ROUTE_TABLES = [
     room_events.routes, discovery.routes, register.routes, login.routes, account.routes,
     rooms.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
-    presence.routes, ws_dm.routes, ws_stream.routes, web_session.routes, web_page.routes,
+    presence.routes, push_rules.routes, pushers.routes, ws_dm.routes, ws_stream.routes,
+    web_session.routes, web_page.routes,
 ]
 
 

@@ -107,6 +107,17 @@ class Federation:
 
 
 @dataclass
+class Push:
+    # Push gateways (pushers' data.url) are reached at public addresses only; these
+    # CIDRs are allowed besides (e.g. a gateway on this host: ["127.0.0.1/32"]).
+    allowed_gateway_ips: list[str] = field(default_factory=list)
+    # A failing gateway is retried with exponential back-off from 1 s up to this,
+    # at most max_attempts times per notification.
+    max_backoff_ms: int = optional(600_000, min=100)
+    max_attempts: int = optional(8, min=1, max=100)
+
+
+@dataclass
 class Config:
     server_name: str = "localhost"
     public_baseurl: str | None = None
@@ -120,6 +131,7 @@ class Config:
     federation: Federation = field(default_factory=Federation)
     typing: Typing = field(default_factory=Typing)
     presence: PresenceConfig = field(default_factory=PresenceConfig)
+    push: Push = field(default_factory=Push)
     log_level: str = optional("info", choices={"debug", "info", "warning", "error"})
 
     @property
@@ -201,11 +213,16 @@ def _validate(config: Config) -> None:
         _check_url(f"federation.endpoints.{name}", url, {"http", "https"})
     if config.public_baseurl is not None:
         _check_url("public_baseurl", config.public_baseurl, {"http", "https"})
-    for i, cidr in enumerate(config.listen.trusted_proxies):
+    _check_networks("listen.trusted_proxies", config.listen.trusted_proxies)
+    _check_networks("push.allowed_gateway_ips", config.push.allowed_gateway_ips)
+
+
+def _check_networks(key: str, cidrs: list[str]) -> None:
+    for i, cidr in enumerate(cidrs):
         try:
             ipaddress.ip_network(cidr, strict=False)
         except ValueError:
-            raise ConfigError(f"config key listen.trusted_proxies[{i}]: {cidr!r} is not an "
+            raise ConfigError(f"config key {key}[{i}]: {cidr!r} is not an "
                               "address or CIDR network") from None
 
 

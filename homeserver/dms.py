@@ -22,12 +22,12 @@ from homeserver.clock import Clock
 from homeserver.errors import Forbidden, MatrixError
 from homeserver.events.format import client_event
 from homeserver.gateway import FederationDoor
+from homeserver.push.notifications import NotificationService
 from homeserver.rooms.service import RoomService, RoomSpec
 from homeserver.rooms.transactions import WriteTxn
 from homeserver.storage.accounts import AccountStore
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
-from homeserver.storage.receipts import ReceiptStore
 from homeserver.user_data import UserDataService
 
 
@@ -51,13 +51,13 @@ class DmResolution:
 
 class DmService:
     def __init__(self, rooms: RoomService, user_data: UserDataService, store: DmStore,
-                 events: EventStore, receipts: ReceiptStore, accounts: AccountStore,
+                 events: EventStore, notifications: NotificationService, accounts: AccountStore,
                  federation: FederationDoor, clock: Clock) -> None:
         self.rooms = rooms
         self.user_data = user_data
         self.store = store
         self.events = events
-        self.receipts = receipts
+        self.notifications = notifications
         self.accounts = accounts
         self.clock = clock
         self.federation = federation
@@ -180,12 +180,14 @@ class DmService:
             other = row["user_high"] if row["user_low"] == me else row["user_low"]
             profile = await self.accounts.profile(self.accounts.db, other)
             event = latest.get(row["latest_event_id"])
+            counts = await self.notifications.room_counts(row["room_id"], me)
             result.append({
                 "room_id": row["room_id"],
                 "user_id": other,
                 "display_name": profile["displayname"] if profile else None,
                 "latest_event": client_event(event, now) if event else None,
-                "unread_count": await self.receipts.unread_count(row["room_id"], me),
+                "unread_count": counts.notification_count,
+                "highlight_count": counts.highlight_count,
                 "updated_ts": row["updated_ts"],
             })
         return result

@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from homeserver.accounts import AccountService
+from homeserver.addresses import GuardedSockets
 from homeserver.channels import RoomChannels
 from homeserver.clock import Clock
 from homeserver.config import Config
@@ -24,6 +25,12 @@ from homeserver.passwords import PasswordHasher
 from homeserver.peers import Peers
 from homeserver.positions import StreamPositions
 from homeserver.presence import PresenceService
+from homeserver.push.delivery import PushDelivery
+from homeserver.push.editing import PushRuleService
+from homeserver.push.notifications import NotificationService
+from homeserver.push.pushers import PusherService
+from homeserver.push.recording import NotificationRecorder
+from homeserver.push.rules import Rulesets
 from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
 from homeserver.rooms.building import EventBuilder
 from homeserver.rooms.history import RoomHistory
@@ -41,10 +48,14 @@ from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
 from homeserver.storage.invites import InviteStore
 from homeserver.storage.migrations import upgrade
+from homeserver.storage.notifications import NotificationStore
+from homeserver.storage.push_rules import PushRuleStore
+from homeserver.storage.pushers import PusherStore
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.stream import rollback_frees_position, settled_position
 from homeserver.storage.user_data import UserDataStore
 from homeserver.sync.service import SyncService
+from homeserver.sync.unread import UnreadCounts
 from homeserver.typing import TypingService
 from homeserver.user_data import UserDataService
 
@@ -74,12 +85,17 @@ class Homeserver:
     peers: Peers
     received: ReceivedEvents
     federation: FederationDoor
+    push_rules: PushRuleService
+    pushers: PusherService
+    notifications: NotificationService
+    push_delivery: PushDelivery
 
     @property
     def server_name(self) -> str:
         return self.config.server_name
 
     async def close(self) -> None:
+        await self.push_delivery.close()
         self.typing.close()
         self.presence.close()
         self.accounts.close()
@@ -147,8 +163,13 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
     channels = RoomChannels(event_store, dm_store)
     writes = Writes(db, positions, notifier)
     builder = EventBuilder(event_store, key, name, clock)
+    notification_store, pusher_store = NotificationStore(), PusherStore()
+    rulesets = Rulesets(PushRuleStore(), db, clock)
+    delivery = PushDelivery(pusher_store, notification_store, db, clock, config.push)
     persister = EventPersister(event_store, channels, name,
-                               peer_store if config.federation.enabled else None)
+                               peer_store if config.federation.enabled else None,
+                               NotificationRecorder(event_store, rulesets, notification_store,
+                                                    name, clock, delivery.notify))
     writer = EventWriter(event_store, invite_store, builder, persister, clock)
     federation = FederationDoor()
     user_data = UserDataService(user_data_store, receipt_store, event_store, writes, channels,
@@ -158,6 +179,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
     rooms = RoomService(writer, writes, event_store, dm_store, account_store, invites, name,
                         clock)
     reader = RoomReader(event_store, positions, clock)
+    notifications = NotificationService(notification_store, db, reader)
     history = RoomHistory(event_store)
     typing = TypingService(event_store, channels, notifier, federation, ephemeral, clock,
                            config.typing.max_timeout_ms)
@@ -180,15 +202,21 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         rooms=rooms,
         reader=reader,
         history=history,
-        dms=DmService(rooms, user_data, dm_store, event_store, receipt_store, account_store,
+        dms=DmService(rooms, user_data, dm_store, event_store, notifications, account_store,
                       federation, clock),
         user_data=user_data,
         sync=SyncService(event_store, receipt_store, user_data_store, reader, channels,
-                         positions, notifier, typing, presence, ephemeral, invites, clock),
+                         positions, notifier, typing, presence, ephemeral, invites, clock,
+                         UnreadCounts(notification_store, db), rulesets),
         typing=typing,
         presence=presence,
         ephemeral=ephemeral,
         peers=Peers(peer_store, db, history),
         received=ReceivedEvents(writer, writes, builder),
         federation=federation,
+        push_rules=PushRuleService(PushRuleStore(), rulesets, writes, user_data),
+        pushers=PusherService(pusher_store, db, clock,
+                              GuardedSockets(config.push.allowed_gateway_ips)),
+        notifications=notifications,
+        push_delivery=delivery,
     )

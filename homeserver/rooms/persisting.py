@@ -2,8 +2,9 @@
 
 Takes the event's stream position, stores it with the room's new state, and
 announces it (after the commit) on the room's channel, and to a membership's
-target, who may not listen to the room yet. Our own events are also queued,
-in the same transaction, for every other server in the room.
+target, who may not listen to the room yet. The receivers' push rules are
+evaluated and what notifies them is stored in the same transaction. Our own
+events are also queued, in the same transaction, for every other server in the room.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from homeserver.channels import OUTBOX_CHANNEL, RoomChannels, user_channel
 from homeserver.events.canonical import canonical_json
 from homeserver.ids import server_of
 from homeserver.models import StoredEvent
+from homeserver.push.recording import NotificationRecorder
 from homeserver.rooms.transactions import WriteTxn
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
@@ -21,8 +23,9 @@ from homeserver.storage.federation import FederationStore
 
 class EventPersister:
     def __init__(self, events: EventStore, channels: RoomChannels, server_name: str,
-                 outbox: FederationStore | None) -> None:
+                 outbox: FederationStore | None, notifications: NotificationRecorder) -> None:
         self.events = events
+        self.notifications = notifications
         self.channels = channels
         self.server_name = server_name
         self.outbox = outbox  # None: federation off, nothing is queued for other servers
@@ -34,8 +37,10 @@ class EventPersister:
         event = await self.events.insert_event(txn.conn, event_id, pdu, pdu_json)
         txn.took(event.stream_ordering)
         await self._announce(txn, event)
+        joined = await self.events.joined_users(txn.conn, event.room_id)
+        await self.notifications.record(txn, event, joined)
         if ours:
-            await self._queue_for_other_servers(txn, event, pdu_json)
+            await self._queue_for_other_servers(txn, event, pdu_json, joined)
         return event
 
     async def _announce(self, txn: WriteTxn, event: StoredEvent) -> None:
@@ -46,10 +51,10 @@ class EventPersister:
             txn.announce(user_channel(event.state_key or ""), payload)
 
     async def _queue_for_other_servers(self, txn: WriteTxn, event: StoredEvent,
-                                       pdu_json: str | None) -> None:
+                                       pdu_json: str | None, joined: list[str]) -> None:
         if self.outbox is None:
             return
-        users = await self.events.joined_users(txn.conn, event.room_id)
+        users = list(joined)
         if event.type == "m.room.member" and event.state_key:
             users.append(event.state_key)  # a remote user leaving or kicked is told too
         servers = sorted({server_of(u) for u in users} - {self.server_name})

@@ -12,7 +12,7 @@ commit.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,12 +33,17 @@ class WriteTxn:
     outbox: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     locked_rooms: set[str] = field(default_factory=set)
     locked_users: set[str] = field(default_factory=set)
+    committed: list[Callable[[], None]] = field(default_factory=list)
 
     def announce(self, channel: str, payload: dict[str, Any]) -> None:
         """Publish after the commit; readers hear of it once its position is safe."""
         if self.taken:
             payload.setdefault("stream_ordering", self.taken[-1])
         self.outbox.append((channel, payload))
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once the write has committed (never if it rolls back)."""
+        self.committed.append(callback)
 
     async def next_position(self) -> int:
         position = await take_position(self.conn)
@@ -89,6 +94,8 @@ class Writes:
             if txn is not None:
                 await self.positions.ended(txn.taken, committed=False)
             raise
+        for callback in txn.committed:
+            callback()
         await self.positions.ended(txn.taken, committed=True)
         for channel, payload in txn.outbox:
             await self.notifier.publish(channel, payload)

@@ -1,12 +1,10 @@
-"""SQL for read receipts and the unread counts they imply."""
+"""SQL for read receipts (the counts they imply are storage/notifications.py's)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from homeserver.storage.database import Connection, Database, Row
-
-COUNTED_TYPES = ("m.room.message", "m.room.encrypted")
 
 
 class ReceiptStore:
@@ -47,29 +45,3 @@ class ReceiptStore:
             user_id, after, upto,
         )
         return {r["room_id"] for r in rows}
-
-    async def unread_count(self, room_id: str, user_id: str) -> int:
-        """Messages from others after the user's read receipt (public or private)."""
-        return await self.db.fetchval(
-            "SELECT COUNT(*) FROM events WHERE room_id = $1 AND sender != $2"
-            " AND type IN ($3, $4) AND stream_ordering > COALESCE("
-            "  (SELECT MAX(event_ordering) FROM receipts WHERE room_id = $1 AND user_id = $2"
-            "   AND receipt_type IN ('m.read', 'm.read.private')), 0)",
-            room_id, user_id, *COUNTED_TYPES,
-        )
-
-    async def unread_between(self, room_id: str, user_id: str, after: int,
-                             upto: int) -> tuple[int, int]:
-        """The user's read position in the room (0: none) and how many messages from
-        others lie after both it and ``after``, up to ``upto``."""
-        row = await self.db.fetchrow(
-            "SELECT r.read_upto, (SELECT COUNT(*) FROM events WHERE room_id = $1"
-            "  AND sender != $2 AND type IN ($3, $4) AND stream_ordering > r.read_upto"
-            "  AND stream_ordering > $5 AND stream_ordering <= $6) AS unread"
-            " FROM (SELECT COALESCE(MAX(event_ordering), 0) AS read_upto FROM receipts"
-            "  WHERE room_id = $1 AND user_id = $2"
-            "  AND receipt_type IN ('m.read', 'm.read.private')) r",
-            room_id, user_id, *COUNTED_TYPES, after, upto,
-        )
-        assert row is not None  # an aggregate always answers one row
-        return row["read_upto"], row["unread"]

@@ -24,6 +24,7 @@ from homeserver.models import StoredEvent
 from homeserver.notifier import Notifier
 from homeserver.positions import StreamPositions
 from homeserver.presence import PresenceService
+from homeserver.push.rules import Rulesets
 from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.reading import RoomReader
 from homeserver.storage.events import EventStore
@@ -40,6 +41,7 @@ INVITE_STATE_TYPES = [
     "m.room.canonical_alias", "m.room.encryption", "m.room.topic",
 ]
 MAX_SYNC_TIMEOUT_MS = 300_000
+PUSH_RULES = "m.push_rules"
 # Put in every waiting long-poll's queue when the server stops, to wake it.
 _STOPPING: tuple[str, dict[str, Any]] = ("", {"kind": "stopping"})
 
@@ -86,10 +88,12 @@ class SyncService:
                  reader: RoomReader, channels: RoomChannels, positions: StreamPositions,
                  notifier: Notifier,
                  typing: TypingService, presence: PresenceService, ephemeral: EphemeralStore,
-                 invites: RemoteInvites, clock: Clock) -> None:
+                 invites: RemoteInvites, clock: Clock, unread: UnreadCounts,
+                 rulesets: Rulesets) -> None:
         self.events = events
         self.receipts = receipts
-        self.unread = UnreadCounts(receipts)
+        self.unread = unread
+        self.rulesets = rulesets
         self.user_data = user_data
         self.reader = reader
         self.channels = channels
@@ -200,6 +204,11 @@ class SyncService:
                                      typing.get(room_id))
         await self._add_remote_invites(request, result)
         result.account_data = account_data.get(GLOBAL, [])
+        if since is None and not any(e["type"] == PUSH_RULES for e in result.account_data):
+            # Clients read their rules from here (matrix-js-sdk waits for them), also
+            # before the user ever changed one.
+            result.account_data.append({"type": PUSH_RULES, "content": {
+                "global": await self.rulesets.of(request.user_id)}})
         result.presence = await self._presence(request)
         return result
 
@@ -270,15 +279,14 @@ class SyncService:
         if typing is not None:
             ephemeral.append({"type": "m.typing", "content": {"user_ids": typing}})
         state = await self._state(room_id, since, timeline, limited, request)
+        notify, highlight = await self.unread.count(room_id, request.user_id, upto)
         return {
             "timeline": await self._timeline_section(request, timeline, limited, upto),
             "state": {"events": await self.reader.format(state, with_room_id=False)},
             "ephemeral": {"events": ephemeral},
             "account_data": {"events": account_data},
-            "unread_notifications": {
-                "notification_count": await self.unread.count(room_id, request.user_id, upto),
-                "highlight_count": 0,
-            },
+            "unread_notifications": {"notification_count": notify,
+                                     "highlight_count": highlight},
         }
 
     async def _timeline(self, room_id: str, since: int | None, upto: int, limit: int,

@@ -1,0 +1,76 @@
+"""SQL for the actions push rules gave events, per receiver: the notification and
+highlight counts after a read receipt, and the /notifications list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from homeserver.storage.database import Connection, Queries, Row
+
+# Where the user's reading of a room stands: their read receipt (public or private),
+# or their join if that is later (what came before it, an invite included, is not
+# counted once they are in the room).
+_READ_UPTO = (
+    "COALESCE((SELECT MAX(p) FROM (SELECT event_ordering AS p FROM receipts"
+    " WHERE room_id = {room} AND user_id = {user}"
+    " AND receipt_type IN ('m.read', 'm.read.private')"
+    " UNION ALL SELECT stream_ordering FROM memberships WHERE room_id = {room}"
+    " AND user_id = {user} AND membership = 'join') AS read_marks), 0)")
+ROW_VALUES = 7
+
+
+class NotificationStore:
+    async def add(self, conn: Connection,
+                  rows: Sequence[tuple[str, str, str, int, bool, str, int]]) -> None:
+        """One multi-row insert: (user_id, room_id, event_id, stream_ordering, highlight,
+        actions JSON, ts) for each receiver the event notifies."""
+        if not rows:
+            return
+        marks = ", ".join(
+            "(" + ", ".join(f"${i * ROW_VALUES + j + 1}" for j in range(ROW_VALUES)) + ")"
+            for i in range(len(rows)))
+        args: list[Any] = [value for row in rows for value in row]
+        await conn.execute(
+            "INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering,"
+            f" highlight, actions, ts) VALUES {marks} ON CONFLICT DO NOTHING",
+            *args,
+        )
+
+    async def counts_between(self, conn: Queries, room_id: str, user_id: str, after: int,
+                             upto: int) -> tuple[int, int, int]:
+        """The user's read position in the room (0: none), and how many notifications
+        and highlights lie after both it and ``after``, up to ``upto``."""
+        row = await conn.fetchrow(
+            "SELECT r.read_upto, COUNT(a.stream_ordering) AS notify,"
+            " COUNT(CASE WHEN a.highlight THEN 1 END) AS highlight"
+            f" FROM (SELECT {_READ_UPTO.format(room='$1', user='$2')} AS read_upto) r"
+            " LEFT JOIN event_push_actions a ON a.user_id = $2 AND a.room_id = $1"
+            " AND a.stream_ordering > r.read_upto AND a.stream_ordering > $3"
+            " AND a.stream_ordering <= $4 GROUP BY r.read_upto",
+            room_id, user_id, after, upto,
+        )
+        assert row is not None  # the subquery always answers one row
+        return row["read_upto"], row["notify"], row["highlight"]
+
+    async def unread_total(self, conn: Queries, user_id: str) -> int:
+        """Notifications after the read receipt, over all the user's rooms (a badge)."""
+        return await conn.fetchval(
+            "SELECT COUNT(*) FROM event_push_actions a WHERE a.user_id = $1"
+            f" AND a.stream_ordering > {_READ_UPTO.format(room='a.room_id', user='$1')}",
+            user_id,
+        )
+
+    async def listing(self, conn: Queries, user_id: str, before: int | None, limit: int,
+                      only_highlight: bool) -> list[Row]:
+        """The user's notifications, newest first, below ``before``, with whether each is
+        read and the event's PDU."""
+        return await conn.fetch(
+            "SELECT a.room_id, a.event_id, a.stream_ordering, a.actions, a.ts,"
+            " a.stream_ordering <= " + _READ_UPTO.format(room="a.room_id", user="$1")
+            + " AS is_read, e.pdu, e.redacted_by FROM event_push_actions a"
+            " JOIN events e ON e.stream_ordering = a.stream_ordering"
+            " WHERE a.user_id = $1 AND a.stream_ordering < $2"
+            " AND (a.highlight OR NOT $3) ORDER BY a.stream_ordering DESC LIMIT $4",
+            user_id, before if before is not None else 2**62, only_highlight, limit,
+        )
