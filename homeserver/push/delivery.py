@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from homeserver.addresses import ForbiddenAddress, GuardedSockets
+from homeserver.beacon import Beacon
 from homeserver.clock import Clock
 from homeserver.config import Push as PushConfig
 from homeserver.models import StoredEvent
@@ -73,10 +74,21 @@ class PushDelivery:
         self._dispatcher: asyncio.Task[None] | None = None
         self._queues: dict[tuple[str, str, str], _PusherQueue] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._undispatched = 0
+        self.changed = Beacon()  # lit when a notification is queued, sent or given up
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting to be dispatched or sent (tests wait for this)."""
+        return self._undispatched == 0 and not self._queues
 
     def notify(self, event: StoredEvent, notified: list[tuple[str, Outcome]]) -> None:
         """Called after the event's commit: push it to the notified users' pushers."""
+        if len(self._pending) == MAX_PENDING:
+            self._undispatched -= 1  # the oldest falls out of the bounded deque
+            log.warning("push queue full: dropped the oldest event's pushes")
         self._pending.append((event, notified))
+        self._undispatched += 1
         self._wake.set()
         if self._dispatcher is None or self._dispatcher.done():
             self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
@@ -100,6 +112,8 @@ class PushDelivery:
                     await self._queue_event(event, notified)
                 except Exception:  # a database hiccup costs this push, not the loop
                     log.exception("could not queue push for %s", event.event_id)
+                self._undispatched -= 1
+                self.changed.changed()
 
     async def _queue_event(self, event: StoredEvent, notified: list[tuple[str, Outcome]]
                            ) -> None:
@@ -137,8 +151,10 @@ class PushDelivery:
             if outcome == "rejected":
                 await self._remove(queue)
                 queue.notices.clear()
+            self.changed.changed()
         if self._queues.get(key) is queue:
             del self._queues[key]
+        self.changed.changed()
 
     async def _post(self, queue: _PusherQueue, body: dict[str, Any]) -> str:
         """"sent", "retry", "rejected" (the gateway refused the pushkey) or "dropped"."""
