@@ -75,7 +75,9 @@ class PushDelivery:
         self._queues: dict[tuple[str, str, str], _PusherQueue] = {}
         self._session: aiohttp.ClientSession | None = None
         self._undispatched = 0
-        self.changed = Beacon()  # lit when a notification is queued, sent or given up
+        self.backing_off = 0  # pushers waiting out a back-off now
+        # lit when a push is queued, sent, given up, or starts waiting out a back-off
+        self.changed = Beacon()
 
     @property
     def idle(self) -> bool:
@@ -142,7 +144,7 @@ class PushDelivery:
             notice.attempts += 1
             outcome = await self._post(queue, notice.body)
             if outcome == "retry" and notice.attempts < self.config.max_attempts:
-                await self.clock.sleep(backoff)
+                await self._back_off(backoff)
                 backoff = min(backoff * 2, self.config.max_backoff_ms / 1000)
                 continue
             if queue.notices and queue.notices[0] is notice:
@@ -155,6 +157,14 @@ class PushDelivery:
         if self._queues.get(key) is queue:
             del self._queues[key]
         self.changed.changed()
+
+    async def _back_off(self, seconds: float) -> None:
+        self.backing_off += 1
+        self.changed.changed()
+        try:
+            await self.clock.sleep(seconds)
+        finally:
+            self.backing_off -= 1
 
     async def _post(self, queue: _PusherQueue, body: dict[str, Any]) -> str:
         """"sent", "retry", "rejected" (the gateway refused the pushkey) or "dropped"."""
