@@ -171,14 +171,14 @@ async def test_notifications_list(api: Api) -> None:
     third = await api.send(alice, room, "third")
     await api.call("POST", f"{V3}/rooms/{room}/receipt/m.read/{first}", bob, {})
     page = await api.call("GET", f"{V3}/notifications?limit=2", bob)
-    assert [n["event"]["event_id"] for n in page["notifications"]][0] == third
+    assert page["notifications"][0]["event"]["event_id"] == third
     newest = page["notifications"][0]
     assert set(newest) == {"actions", "event", "profile_tag", "read", "room_id", "ts"}
     assert newest["room_id"] == room and newest["read"] is False
     assert newest["actions"] == ["notify"] and isinstance(newest["ts"], int)
     assert newest["event"]["content"]["body"] == "third"
     rest = await api.call("GET", f"{V3}/notifications?limit=2&from={page['next_token']}", bob)
-    assert [n["event"]["event_id"] for n in rest["notifications"]][0] == first
+    assert rest["notifications"][0]["event"]["event_id"] == first
     invite = rest["notifications"][1]["event"]  # the invite notified bob too
     assert (invite["type"], invite["content"]["membership"]) == ("m.room.member", "invite")
     assert [n["read"] for n in rest["notifications"]] == [True, True]
