@@ -6,45 +6,13 @@ browser the tests skip with the reason, except under CI=true, where they fail.
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from client_api.ws_frames import OPEN_SOCKETS
 from homeserver.app import create_app
 from homeserver.services import build_homeserver
-from tests.conftest import make_config
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the browser tests must run)")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    if shutil.which(CHROMIUM) is None:
-        _unavailable(f"no Chromium at {CHROMIUM}")
-    async with async_playwright() as playwright:
-        try:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                       args=["--no-sandbox"])
-        except Exception as exc:  # the browser cannot start on this machine
-            _unavailable(f"Chromium does not start: {exc}")
-        yield browser
-        await browser.close()
+from tests.conftest import ARTIFACTS, make_config
 
 
 async def open_page(browser: Any, base: str, username: str,
