@@ -15,6 +15,8 @@ from homeserver.accounts import AccountService
 from homeserver.channels import RoomChannels
 from homeserver.clock import Clock
 from homeserver.config import Config
+from homeserver.deactivation import Deactivation
+from homeserver.directory import DirectoryService
 from homeserver.dms import DmService
 from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
@@ -36,6 +38,7 @@ from homeserver.rooms.transactions import Writes
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage import Database, connect
 from homeserver.storage.accounts import AccountStore
+from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
@@ -74,6 +77,8 @@ class Homeserver:
     peers: Peers
     received: ReceivedEvents
     federation: FederationDoor
+    deactivation: Deactivation
+    directory: DirectoryService
 
     @property
     def server_name(self) -> str:
@@ -166,6 +171,8 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                                ephemeral, clock, config.presence.idle_ms,
                                config.presence.offline_grace_ms,
                                config.presence.max_remote_per_server)
+    accounts = AccountService(account_store, notifier, ratelimiter, name, clock,
+                              PasswordHasher(config.limits.password_hash_threads))
     return Homeserver(
         config=config,
         clock=clock,
@@ -175,8 +182,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         positions=positions,
         channels=channels,
         ratelimiter=ratelimiter,
-        accounts=AccountService(account_store, notifier, ratelimiter, name, clock,
-                                PasswordHasher(config.limits.password_hash_threads)),
+        accounts=accounts,
         rooms=rooms,
         reader=reader,
         history=history,
@@ -191,4 +197,6 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         peers=Peers(peer_store, db, history),
         received=ReceivedEvents(writer, writes, builder),
         federation=federation,
+        deactivation=Deactivation(accounts, rooms, event_store),
+        directory=DirectoryService(rooms, DirectoryStore(db), event_store, name, clock),
     )
