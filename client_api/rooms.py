@@ -64,7 +64,7 @@ async def create_room(request: web.Request) -> web.Response:
         return json_response({"room_id": resolved.room_id})
     alias = None
     if body.room_alias_name is not None:
-        alias = server.directory.alias_for_name(body.room_alias_name)
+        alias = server.room_directory.alias_for_name(body.room_alias_name)
     spec = RoomSpec(
         preset=body.preset or ("public_chat" if body.visibility == "public" else "private_chat"),
         name=body.name, topic=body.topic, invite=invite, initial_state=initial_state,
@@ -72,7 +72,7 @@ async def create_room(request: web.Request) -> web.Response:
         is_direct=body.is_direct,
         creation_content=body.creation_content or {},
     )
-    room_id = await server.directory.create_room(who.user_id, spec, alias,
+    room_id = await server.room_directory.create_room(who.user_id, spec, alias,
                                                  body.visibility == "public")
     return json_response({"room_id": room_id})
 
@@ -95,7 +95,7 @@ async def join_by_id_or_alias(request: web.Request) -> web.Response:
     target = request.match_info["room_id_or_alias"]
     server = hs(request)
     if target.startswith("#"):
-        room_id = await server.directory.resolve(path_param(request, "room_id_or_alias"))
+        room_id = await server.room_directory.resolve(path_param(request, "room_id_or_alias"))
     else:
         room_id = room_id_param(request, "room_id_or_alias")
     await server.rooms.join(who.user_id, room_id)

@@ -16,7 +16,6 @@ from homeserver.channels import RoomChannels
 from homeserver.clock import Clock
 from homeserver.config import Config
 from homeserver.deactivation import Deactivation
-from homeserver.directory import DirectoryService
 from homeserver.dms import DmService
 from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
@@ -27,6 +26,7 @@ from homeserver.peers import Peers
 from homeserver.positions import StreamPositions
 from homeserver.presence import PresenceService
 from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
+from homeserver.room_directory import RoomDirectoryService
 from homeserver.rooms.building import EventBuilder
 from homeserver.rooms.history import RoomHistory
 from homeserver.rooms.invites import RemoteInvites
@@ -38,13 +38,13 @@ from homeserver.rooms.transactions import Writes
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage import Database, connect
 from homeserver.storage.accounts import AccountStore
-from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
 from homeserver.storage.invites import InviteStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
+from homeserver.storage.room_directory import RoomDirectoryStore
 from homeserver.storage.stream import rollback_frees_position, settled_position
 from homeserver.storage.user_data import UserDataStore
 from homeserver.sync.service import SyncService
@@ -78,7 +78,7 @@ class Homeserver:
     received: ReceivedEvents
     federation: FederationDoor
     deactivation: Deactivation
-    directory: DirectoryService
+    room_directory: RoomDirectoryService
 
     @property
     def server_name(self) -> str:
@@ -198,5 +198,6 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         received=ReceivedEvents(writer, writes, builder),
         federation=federation,
         deactivation=Deactivation(accounts, rooms, event_store),
-        directory=DirectoryService(rooms, DirectoryStore(db), event_store, name, clock),
+        room_directory=RoomDirectoryService(rooms, RoomDirectoryStore(db), event_store, name,
+                                            clock),
     )

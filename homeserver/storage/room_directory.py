@@ -5,7 +5,7 @@ from __future__ import annotations
 from homeserver.storage.database import Connection, Database, Queries
 
 
-class DirectoryStore:
+class RoomDirectoryStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 

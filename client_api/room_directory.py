@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from client_api.http import read_body, requester
-from homeserver.directory import PublicRoomsPage
 from homeserver.errors import InvalidParam
+from homeserver.room_directory import PublicRoomsPage
 from homeserver.schema import limit, optional
 from homeserver.web.http import hs, json_response, path_param, query_int, room_id_param
 
@@ -52,34 +52,34 @@ def _alias(request: web.Request) -> str:
 async def add_alias(request: web.Request) -> web.Response:
     who = await requester(request)
     body = await read_body(request, AliasBody)
-    await hs(request).directory.add_alias(who.user_id, _alias(request), body.room_id)
+    await hs(request).room_directory.add_alias(who.user_id, _alias(request), body.room_id)
     return json_response({})
 
 
 @routes.get("/_matrix/client/v3/directory/room/{room_alias}")
 async def get_alias(request: web.Request) -> web.Response:
     server = hs(request)
-    room_id = await server.directory.resolve(_alias(request))
+    room_id = await server.room_directory.resolve(_alias(request))
     return json_response({"room_id": room_id, "servers": [server.server_name]})
 
 
 @routes.delete("/_matrix/client/v3/directory/room/{room_alias}")
 async def delete_alias(request: web.Request) -> web.Response:
     who = await requester(request)
-    await hs(request).directory.delete_alias(who.user_id, _alias(request))
+    await hs(request).room_directory.delete_alias(who.user_id, _alias(request))
     return json_response({})
 
 
 @routes.get("/_matrix/client/v3/rooms/{room_id}/aliases")
 async def room_aliases(request: web.Request) -> web.Response:
     who = await requester(request)
-    found = await hs(request).directory.aliases(who.user_id, room_id_param(request))
+    found = await hs(request).room_directory.aliases(who.user_id, room_id_param(request))
     return json_response({"aliases": found})
 
 
 @routes.get("/_matrix/client/v3/directory/list/room/{room_id}")
 async def get_visibility(request: web.Request) -> web.Response:
-    visibility = await hs(request).directory.visibility(room_id_param(request))
+    visibility = await hs(request).room_directory.visibility(room_id_param(request))
     return json_response({"visibility": visibility})
 
 
@@ -87,7 +87,7 @@ async def get_visibility(request: web.Request) -> web.Response:
 async def set_visibility(request: web.Request) -> web.Response:
     who = await requester(request)
     body = await read_body(request, VisibilityBody)
-    await hs(request).directory.set_visibility(who.user_id, room_id_param(request),
+    await hs(request).room_directory.set_visibility(who.user_id, room_id_param(request),
                                                body.visibility)
     return json_response({})
 
@@ -97,7 +97,7 @@ async def public_rooms_get(request: web.Request) -> web.Response:
     await requester(request)
     query = request.query
     _check_server(request, query.get("server"))
-    page = await hs(request).directory.public_rooms(
+    page = await hs(request).room_directory.public_rooms(
         query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
         _bounded(query.get("since"), 32), None)
     return json_response(_page_json(page))
@@ -108,7 +108,7 @@ async def public_rooms_post(request: web.Request) -> web.Response:
     await requester(request)
     body = await read_body(request, PublicRoomsBody, allow_empty=True)
     _check_server(request, request.query.get("server") or body.server)
-    page = await hs(request).directory.public_rooms(
+    page = await hs(request).room_directory.public_rooms(
         body.limit or DEFAULT_PAGE, body.since, body.filter.generic_search_term)
     return json_response(_page_json(page))
 

@@ -17,8 +17,8 @@ from homeserver.clock import Clock
 from homeserver.errors import Forbidden, InvalidParam, MatrixError, NotFound
 from homeserver.events.power_levels import power_level_of
 from homeserver.rooms.service import RoomService, RoomSpec
-from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.events import EventStore
+from homeserver.storage.room_directory import RoomDirectoryStore
 
 MAX_ALIAS_LENGTH = 255
 ROOM_ADMIN = 100
@@ -39,8 +39,8 @@ class PublicRoomsPage:
     total: int
 
 
-class DirectoryService:
-    def __init__(self, rooms: RoomService, store: DirectoryStore, events: EventStore,
+class RoomDirectoryService:
+    def __init__(self, rooms: RoomService, store: RoomDirectoryStore, events: EventStore,
                  server_name: str, clock: Clock) -> None:
         self.rooms = rooms
         self.store = store
