@@ -6,12 +6,14 @@ from aiohttp import web
 
 from client_api import (
     account,
+    account_settings,
     cookie_auth,
     discovery,
     dms,
     login,
     presence,
     register,
+    room_directory,
     room_events,
     rooms,
     sync,
@@ -33,6 +35,7 @@ ROUTE_TABLES = [
     room_events.routes, discovery.routes, register.routes, login.routes, account.routes,
     rooms.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
     presence.routes, ws_dm.routes, ws_stream.routes, web_session.routes, web_page.routes,
+    account_settings.routes, room_directory.routes,
 ]
 
 

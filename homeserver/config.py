@@ -107,6 +107,23 @@ class Federation:
 
 
 @dataclass
+class E2ee:
+    # New DMs are end-to-end encrypted (m.room.encryption, megolm) when true;
+    # published to clients as io.element.e2ee.default in /.well-known/matrix/client.
+    default: bool = False
+
+
+@dataclass
+class Voip:
+    # TURN servers for calls; empty: /voip/turnServer answers {}.
+    turn_uris: list[str] = field(default_factory=list)
+    # The secret shared with the TURN server (coturn's static-auth-secret): each
+    # user gets credentials by the TURN REST API scheme (HMAC-SHA1 of "expiry:user").
+    turn_shared_secret: str | None = None
+    turn_user_lifetime: int = optional(86_400_000, min=60_000)  # milliseconds
+
+
+@dataclass
 class Config:
     server_name: str = "localhost"
     public_baseurl: str | None = None
@@ -120,6 +137,8 @@ class Config:
     federation: Federation = field(default_factory=Federation)
     typing: Typing = field(default_factory=Typing)
     presence: PresenceConfig = field(default_factory=PresenceConfig)
+    e2ee: E2ee = field(default_factory=E2ee)
+    voip: Voip = field(default_factory=Voip)
     log_level: str = optional("info", choices={"debug", "info", "warning", "error"})
 
     @property

@@ -15,6 +15,7 @@ from homeserver.accounts import AccountService
 from homeserver.channels import RoomChannels
 from homeserver.clock import Clock
 from homeserver.config import Config
+from homeserver.deactivation import Deactivation
 from homeserver.dms import DmService
 from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
@@ -25,6 +26,7 @@ from homeserver.peers import Peers
 from homeserver.positions import StreamPositions
 from homeserver.presence import PresenceService
 from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
+from homeserver.room_directory import RoomDirectoryService
 from homeserver.rooms.building import EventBuilder
 from homeserver.rooms.history import RoomHistory
 from homeserver.rooms.invites import RemoteInvites
@@ -42,6 +44,7 @@ from homeserver.storage.federation import FederationStore
 from homeserver.storage.invites import InviteStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
+from homeserver.storage.room_directory import RoomDirectoryStore
 from homeserver.storage.stream import rollback_frees_position, settled_position
 from homeserver.storage.user_data import UserDataStore
 from homeserver.sync.service import SyncService
@@ -74,6 +77,8 @@ class Homeserver:
     peers: Peers
     received: ReceivedEvents
     federation: FederationDoor
+    deactivation: Deactivation
+    room_directory: RoomDirectoryService
 
     @property
     def server_name(self) -> str:
@@ -166,6 +171,8 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                                ephemeral, clock, config.presence.idle_ms,
                                config.presence.offline_grace_ms,
                                config.presence.max_remote_per_server)
+    accounts = AccountService(account_store, notifier, ratelimiter, name, clock,
+                              PasswordHasher(config.limits.password_hash_threads))
     return Homeserver(
         config=config,
         clock=clock,
@@ -175,8 +182,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         positions=positions,
         channels=channels,
         ratelimiter=ratelimiter,
-        accounts=AccountService(account_store, notifier, ratelimiter, name, clock,
-                                PasswordHasher(config.limits.password_hash_threads)),
+        accounts=accounts,
         rooms=rooms,
         reader=reader,
         history=history,
@@ -191,4 +197,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         peers=Peers(peer_store, db, history),
         received=ReceivedEvents(writer, writes, builder),
         federation=federation,
+        deactivation=Deactivation(accounts, rooms, event_store),
+        room_directory=RoomDirectoryService(rooms, RoomDirectoryStore(db), event_store, name,
+                                            clock),
     )

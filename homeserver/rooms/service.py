@@ -97,6 +97,8 @@ class RoomService:
             raise Forbidden("Federation with other servers is not enabled")
         if not await self.accounts.user_exists(user_id):
             raise NotFound(f"Unknown user {user_id}")
+        if await self.accounts.is_deactivated(user_id):
+            raise Forbidden(f"{user_id} has deactivated their account")
 
     async def send(self, sender: str, device_id: str, room_id: str, event_type: str,
                    content: dict[str, Any], txn_id: str | None = None,
