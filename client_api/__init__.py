@@ -10,6 +10,7 @@ from client_api import (
     discovery,
     dms,
     login,
+    media,
     presence,
     register,
     room_events,
@@ -17,6 +18,7 @@ from client_api import (
     sync,
     typing,
     user_data,
+    user_directory,
     web_page,
     web_session,
     ws_dm,
@@ -33,6 +35,7 @@ ROUTE_TABLES = [
     room_events.routes, discovery.routes, register.routes, login.routes, account.routes,
     rooms.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
     presence.routes, ws_dm.routes, ws_stream.routes, web_session.routes, web_page.routes,
+    media.routes, user_directory.routes,
 ]
 
 

@@ -19,6 +19,8 @@ from homeserver.dms import DmService
 from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.gateway import FederationDoor
+from homeserver.media.files import MediaFiles
+from homeserver.media.repository import MediaRepository
 from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.passwords import PasswordHasher
 from homeserver.peers import Peers
@@ -36,10 +38,12 @@ from homeserver.rooms.transactions import Writes
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage import Database, connect
 from homeserver.storage.accounts import AccountStore
+from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
 from homeserver.storage.invites import InviteStore
+from homeserver.storage.media import MediaStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.stream import rollback_frees_position, settled_position
@@ -47,6 +51,7 @@ from homeserver.storage.user_data import UserDataStore
 from homeserver.sync.service import SyncService
 from homeserver.typing import TypingService
 from homeserver.user_data import UserDataService
+from homeserver.user_directory import UserDirectory
 
 SIGNING_KEY_FILE = "signing.key"
 
@@ -74,6 +79,8 @@ class Homeserver:
     peers: Peers
     received: ReceivedEvents
     federation: FederationDoor
+    media: MediaRepository
+    directory: UserDirectory
 
     @property
     def server_name(self) -> str:
@@ -83,6 +90,7 @@ class Homeserver:
         self.typing.close()
         self.presence.close()
         self.accounts.close()
+        self.media.close()
         await self.ephemeral.close()
         await self.ratelimiter.close()
         self.positions.close()
@@ -133,6 +141,7 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
     server = wire(config, clock, db, key, notifier, positions, ephemeral, buckets)
     server.presence.start()
     await server.accounts.start()
+    await server.directory.backfill()
     return server
 
 
@@ -151,6 +160,9 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                                peer_store if config.federation.enabled else None)
     writer = EventWriter(event_store, invite_store, builder, persister, clock)
     federation = FederationDoor()
+    media = MediaRepository(MediaStore(db), MediaFiles(config.media_path), config.media, name,
+                            clock)
+    directory = UserDirectory(DirectoryStore(db), config.user_directory.search_all_users)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writes, channels,
                                 federation, clock)
     invites = RemoteInvites(writer, writes, name, invite_store, dm_store, user_data, federation,
@@ -176,7 +188,8 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         channels=channels,
         ratelimiter=ratelimiter,
         accounts=AccountService(account_store, notifier, ratelimiter, name, clock,
-                                PasswordHasher(config.limits.password_hash_threads)),
+                                PasswordHasher(config.limits.password_hash_threads), directory,
+                                media),
         rooms=rooms,
         reader=reader,
         history=history,
@@ -191,4 +204,6 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         peers=Peers(peer_store, db, history),
         received=ReceivedEvents(writer, writes, builder),
         federation=federation,
+        media=media,
+        directory=directory,
     )
