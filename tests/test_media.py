@@ -119,12 +119,14 @@ async def test_create_then_fill_once_by_its_creator(client: TestClient) -> None:
     resp = await client.get(f"{V1}/download/{path}", headers=alice.auth)
     assert resp.status == 504 and (await resp.json())["errcode"] == "M_NOT_YET_UPLOADED"
     put = f"{LEGACY}/upload/{path}"
-    resp = await client.put(put, data=b"bob's", headers={**bob.auth, "Content-Type": "text/plain"})
+    resp = await client.put(put, data=b"bob's",
+                            headers={**bob.auth, "Content-Type": "text/plain"})
     assert resp.status == 403 and (await resp.json())["errcode"] == "M_FORBIDDEN"
     resp = await client.put(put, data=b"hello", params={"filename": "hi.txt"},
                             headers={**alice.auth, "Content-Type": "text/plain"})
     assert resp.status == 200, await resp.text()
-    resp = await client.put(put, data=b"again", headers={**alice.auth, "Content-Type": "text/plain"})
+    resp = await client.put(put, data=b"again",
+                            headers={**alice.auth, "Content-Type": "text/plain"})
     assert resp.status == 409
     assert (await resp.json())["errcode"] == "M_CANNOT_OVERWRITE_MEDIA"
     resp = await client.get(f"{V1}/download/{path}", headers=bob.auth)
