@@ -24,7 +24,7 @@ class Search:
 async def search(request: web.Request) -> web.Response:
     who = await requester(request)
     body = await read_body(request, Search)
-    hits, limited = await hs(request).directory.search(who.user_id, body.search_term,
+    hits, limited = await hs(request).user_directory.search(who.user_id, body.search_term,
                                                        body.limit)
     return json_response({
         "results": [{"user_id": h.user_id, "display_name": h.display_name,

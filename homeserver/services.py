@@ -38,7 +38,6 @@ from homeserver.rooms.transactions import Writes
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage import Database, connect
 from homeserver.storage.accounts import AccountStore
-from homeserver.storage.directory import DirectoryStore
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
@@ -48,6 +47,7 @@ from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.stream import rollback_frees_position, settled_position
 from homeserver.storage.user_data import UserDataStore
+from homeserver.storage.user_directory import UserDirectoryStore
 from homeserver.sync.service import SyncService
 from homeserver.typing import TypingService
 from homeserver.user_data import UserDataService
@@ -80,7 +80,7 @@ class Homeserver:
     received: ReceivedEvents
     federation: FederationDoor
     media: MediaRepository
-    directory: UserDirectory
+    user_directory: UserDirectory
 
     @property
     def server_name(self) -> str:
@@ -141,7 +141,7 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
     server = wire(config, clock, db, key, notifier, positions, ephemeral, buckets)
     server.presence.start()
     await server.accounts.start()
-    await server.directory.backfill()
+    await server.user_directory.backfill()
     return server
 
 
@@ -162,7 +162,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
     federation = FederationDoor()
     media = MediaRepository(MediaStore(db), MediaFiles(config.media_path), config.media, name,
                             clock)
-    directory = UserDirectory(DirectoryStore(db), config.user_directory.search_all_users)
+    directory = UserDirectory(UserDirectoryStore(db), config.user_directory.search_all_users)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writes, channels,
                                 federation, clock)
     invites = RemoteInvites(writer, writes, name, invite_store, dm_store, user_data, federation,
@@ -205,5 +205,5 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         received=ReceivedEvents(writer, writes, builder),
         federation=federation,
         media=media,
-        directory=directory,
+        user_directory=directory,
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from homeserver.errors import InvalidParam
 from homeserver.storage.database import Connection
-from homeserver.storage.directory import DirectoryStore
+from homeserver.storage.user_directory import UserDirectoryStore
 
 MAX_SEARCH_TERM = 256
 MAX_LIMIT = 50
@@ -55,7 +55,7 @@ def search_words(term: str) -> list[str]:
 
 
 class UserDirectory:
-    def __init__(self, store: DirectoryStore, search_all_users: bool) -> None:
+    def __init__(self, store: UserDirectoryStore, search_all_users: bool) -> None:
         self.store = store
         self.search_all_users = search_all_users
 

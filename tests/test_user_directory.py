@@ -127,7 +127,7 @@ async def test_users_from_before_the_directory_are_indexed_at_start(
     alice = await register(client, "alice")
     await homeserver.db.execute("DELETE FROM user_directory_terms")
     assert await found(client, alice, "alice") == []
-    assert await homeserver.directory.backfill() == 1
+    assert await homeserver.user_directory.backfill() == 1
     assert await found(client, alice, "alice") == [alice.user_id]
 
 

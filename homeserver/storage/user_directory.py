@@ -12,7 +12,7 @@ from homeserver.storage.stream import lock_user
 _TOP = "\U0010ffff"
 
 
-class DirectoryStore:
+class UserDirectoryStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
