@@ -11,6 +11,7 @@ from client_api import (
     discovery,
     dms,
     login,
+    media,
     presence,
     register,
     room_directory,
@@ -19,6 +20,7 @@ from client_api import (
     sync,
     typing,
     user_data,
+    user_directory,
     web_page,
     web_session,
     ws_dm,
@@ -35,7 +37,8 @@ ROUTE_TABLES = [
     room_events.routes, discovery.routes, register.routes, login.routes, account.routes,
     rooms.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
     presence.routes, ws_dm.routes, ws_stream.routes, web_session.routes, web_page.routes,
-    account_settings.routes, room_directory.routes,
+    account_settings.routes, room_directory.routes, media.routes,
+    user_directory.routes,
 ]
 
 

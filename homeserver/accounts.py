@@ -20,11 +20,13 @@ from homeserver.errors import (
     UnknownToken,
     UserInUse,
 )
+from homeserver.media.repository import MediaRepository
 from homeserver.models import Device
 from homeserver.notifier import Notifier, Subscription
 from homeserver.passwords import PasswordHasher
 from homeserver.ratelimit import RateLimiter
 from homeserver.storage.accounts import AccountStore
+from homeserver.user_directory import UserDirectory
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +60,11 @@ def hash_token(token: str) -> str:
 
 class AccountService:
     def __init__(self, store: AccountStore, notifier: Notifier, limiter: RateLimiter,
-                 server_name: str, clock: Clock, hasher: PasswordHasher) -> None:
+                 server_name: str, clock: Clock, hasher: PasswordHasher,
+                 directory: UserDirectory, media: MediaRepository) -> None:
         self.store = store
+        self.directory = directory
+        self.media = media
         self.hasher = hasher
         self.notifier = notifier
         self.limiter = limiter
@@ -160,6 +165,7 @@ class AccountService:
         localpart = ids.localpart_of(user_id, self.server_name)
         if not await self.store.create_user(user_id, hashed, self.clock.time_ms(), localpart):
             raise UserInUse("User ID already taken")
+        await self.directory.reindex(user_id)
         return user_id
 
     async def login_with_password(self, user: str, password: str) -> str:
@@ -268,7 +274,10 @@ class AccountService:
     ) -> None:
         if requester.user_id != user_id:
             raise Forbidden("You can only change your own profile")
+        if field == "avatar_url" and value:  # "" or null clears it
+            await self.media.check_avatar(value)
         await self.store.set_profile_field(user_id, field, value)
+        await self.directory.reindex(user_id)
 
 
 def _password_auth_user(auth: dict) -> str | None:

@@ -20,6 +20,8 @@ from homeserver.dms import DmService
 from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.gateway import FederationDoor
+from homeserver.media.files import MediaFiles
+from homeserver.media.repository import MediaRepository
 from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.passwords import PasswordHasher
 from homeserver.peers import Peers
@@ -42,14 +44,17 @@ from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
 from homeserver.storage.invites import InviteStore
+from homeserver.storage.media import MediaStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.room_directory import RoomDirectoryStore
 from homeserver.storage.stream import rollback_frees_position, settled_position
 from homeserver.storage.user_data import UserDataStore
+from homeserver.storage.user_directory import UserDirectoryStore
 from homeserver.sync.service import SyncService
 from homeserver.typing import TypingService
 from homeserver.user_data import UserDataService
+from homeserver.user_directory import UserDirectory
 
 SIGNING_KEY_FILE = "signing.key"
 
@@ -79,6 +84,8 @@ class Homeserver:
     federation: FederationDoor
     deactivation: Deactivation
     room_directory: RoomDirectoryService
+    media: MediaRepository
+    user_directory: UserDirectory
 
     @property
     def server_name(self) -> str:
@@ -88,6 +95,7 @@ class Homeserver:
         self.typing.close()
         self.presence.close()
         self.accounts.close()
+        self.media.close()
         await self.ephemeral.close()
         await self.ratelimiter.close()
         self.positions.close()
@@ -138,6 +146,7 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
     server = wire(config, clock, db, key, notifier, positions, ephemeral, buckets)
     server.presence.start()
     await server.accounts.start()
+    await server.user_directory.backfill()
     return server
 
 
@@ -156,6 +165,9 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                                peer_store if config.federation.enabled else None)
     writer = EventWriter(event_store, invite_store, builder, persister, clock)
     federation = FederationDoor()
+    media = MediaRepository(MediaStore(db), MediaFiles(config.media_path), config.media, name,
+                            clock)
+    directory = UserDirectory(UserDirectoryStore(db), config.user_directory.search_all_users)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writes, channels,
                                 federation, clock)
     invites = RemoteInvites(writer, writes, name, invite_store, dm_store, user_data, federation,
@@ -172,7 +184,8 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                                config.presence.offline_grace_ms,
                                config.presence.max_remote_per_server)
     accounts = AccountService(account_store, notifier, ratelimiter, name, clock,
-                              PasswordHasher(config.limits.password_hash_threads))
+                              PasswordHasher(config.limits.password_hash_threads), directory,
+                              media)
     return Homeserver(
         config=config,
         clock=clock,
@@ -200,4 +213,6 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         deactivation=Deactivation(accounts, rooms, event_store),
         room_directory=RoomDirectoryService(rooms, RoomDirectoryStore(db), event_store, name,
                                             clock),
+        media=media,
+        user_directory=directory,
     )

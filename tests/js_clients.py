@@ -91,12 +91,14 @@ def hydrogen_site() -> Path:
     modules = folder / "node_modules"
     shutil.copyfile(JS_DIR / "hydrogen_app.mjs", folder / "hydrogen_app.mjs")
     done = subprocess.run(
-        [str(NODE), str(modules / "esbuild" / "bin" / "esbuild"), str(folder / "hydrogen_app.mjs"),
+        # esbuild's installer puts its native binary here (or a node shim, hence PATH).
+        [str(modules / ".bin" / "esbuild"), str(folder / "hydrogen_app.mjs"),
          "--bundle", "--format=esm", "--platform=browser", "--log-level=error",
          # Olm's Emscripten loader names Node modules it never loads in a browser.
          "--external:fs", "--external:path", "--external:crypto",
          f"--outfile={site / 'app.js'}"],
         cwd=folder, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S,
+        env={**os.environ, "PATH": f"{NODE.parent}{os.pathsep}{os.environ.get('PATH', '')}"},
     )
     if done.returncode != 0:
         pytest.fail(f"bundling Hydrogen failed: {done.stderr[-2000:]}")
