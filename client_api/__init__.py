@@ -6,14 +6,17 @@ from aiohttp import web
 
 from client_api import (
     account,
+    context,
     cookie_auth,
     discovery,
     dms,
     login,
     presence,
     register,
+    relations,
     room_events,
     rooms,
+    search,
     sync,
     typing,
     user_data,
@@ -33,6 +36,7 @@ ROUTE_TABLES = [
     room_events.routes, discovery.routes, register.routes, login.routes, account.routes,
     rooms.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
     presence.routes, ws_dm.routes, ws_stream.routes, web_session.routes, web_page.routes,
+    relations.routes, context.routes, search.routes,
 ]
 
 
