@@ -7,6 +7,8 @@ import secrets
 from typing import Any
 
 from homeserver.clock import FakeClock
+from homeserver.services import Homeserver
+from homeserver.storage.migrations import migrations_for
 from tests.conftest import Account, Api, register
 
 V1 = "/_matrix/client/v1"
@@ -316,3 +318,32 @@ async def test_bad_query_parameters(api: Api) -> None:
     await api.call("GET", f"{V3}/rooms/{room}/context/$unknown", alice, status=404)
     await api.call("GET", f"{V1}/rooms/not-a-room/threads", alice, status=400)
     await api.call("GET", f"{V1}/rooms/{room}/threads", None, status=401)
+
+
+async def test_upgrade_fills_relations_and_search_from_older_events(
+        api: Api, homeserver: Homeserver) -> None:
+    """Migration 011's backfill, run over events whose derived rows are missing, as
+    they are for everything written before the upgrade."""
+    alice, bob, room = await two_in_a_room(api)
+    original = await api.send(alice, room, "the original wording")
+    fixed = await edit(api, alice, room, original, "the fixed wording")
+    await react(api, bob, room, original, "👍")
+    await send_event(api, alice, room, {"body": "x", "m.relates_to": {
+        "rel_type": "m.replace", "event_id": original}})  # no m.new_content: none
+    async with homeserver.db.transaction() as conn:
+        await conn.execute("DELETE FROM event_relations")
+        await conn.execute("DELETE FROM event_search")
+    assert relations_of(await api.call("GET", f"{V3}/rooms/{room}/event/{original}",
+                                       alice)) == {}
+    upgrade = next(m for m in migrations_for(homeserver.db.dialect) if m.version == 11)
+    async with homeserver.db.transaction() as conn:
+        for statement in upgrade.statements():
+            if "INSERT INTO" in statement or "INSERT OR IGNORE" in statement:
+                await conn.execute(statement)
+    single = await api.call("GET", f"{V3}/rooms/{room}/event/{original}", alice)
+    assert relations_of(single)["m.replace"]["event_id"] == fixed
+    page = await api.call("GET", f"{V1}/rooms/{room}/relations/{original}", alice)
+    assert len(page["chunk"]) == 2
+    body = {"search_categories": {"room_events": {"search_term": "wording"}}}
+    found = await api.call("POST", f"{V3}/search", alice, body)
+    assert len(found["search_categories"]["room_events"]["results"]) == 2

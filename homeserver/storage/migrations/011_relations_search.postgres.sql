@@ -44,4 +44,26 @@ INSERT INTO event_search (event_id, room_id, key, stream_ordering, vector)
           FROM events WHERE type IN ('m.room.message', 'm.room.name', 'm.room.topic')
           AND redacted_by IS NULL) AS candidates
     WHERE CASE WHEN strpos(pdu, '\u0000') = 0
-        THEN jsonb_typeof(pdu::jsonb -> 'content' -> field) = 'string' ELSE FALSE END
+        THEN jsonb_typeof(pdu::jsonb -> 'content' -> field) = 'string' ELSE FALSE END;
+
+-- Relations of what was written before this upgrade, by the rules of
+-- homeserver/events/relations.py (malformed ones relate to nothing).
+INSERT INTO event_relations (event_id, room_id, parent_id, rel_type, sender, aggregation_key)
+    SELECT event_id, room_id, rel ->> 'event_id', rel ->> 'rel_type', sender,
+        CASE WHEN rel ->> 'rel_type' = 'm.annotation' THEN rel ->> 'key' END
+    FROM (SELECT event_id, room_id, sender, content, content -> 'm.relates_to' AS rel
+          FROM (SELECT event_id, room_id, sender,
+                  CASE WHEN strpos(pdu, '\u0000') = 0 THEN pdu::jsonb -> 'content' END
+                    AS content
+                FROM events WHERE state_key IS NULL AND redacted_by IS NULL
+                AND strpos(pdu, '"m.relates_to"') > 0) AS parsed) AS candidates
+    WHERE jsonb_typeof(rel) = 'object'
+    AND jsonb_typeof(rel -> 'rel_type') = 'string'
+    AND length(rel ->> 'rel_type') BETWEEN 1 AND 255
+    AND jsonb_typeof(rel -> 'event_id') = 'string'
+    AND length(rel ->> 'event_id') BETWEEN 2 AND 255
+    AND left(rel ->> 'event_id', 1) = '$' AND rel ->> 'event_id' <> event_id
+    AND (rel ->> 'rel_type' <> 'm.annotation' OR (jsonb_typeof(rel -> 'key') = 'string'
+         AND length(rel ->> 'key') BETWEEN 1 AND 1024))
+    AND (rel ->> 'rel_type' <> 'm.replace' OR jsonb_typeof(content -> 'm.new_content') = 'object')
+    ON CONFLICT DO NOTHING

@@ -41,4 +41,26 @@ INSERT INTO event_search (value, event_id, room_id, key, stream_ordering)
     SELECT json_extract(pdu, '$.content.topic'), event_id, room_id, 'content.topic',
     stream_ordering
     FROM events WHERE type = 'm.room.topic' AND redacted_by IS NULL AND json_valid(pdu)
-    AND json_type(pdu, '$.content.topic') = 'text'
+    AND json_type(pdu, '$.content.topic') = 'text';
+
+-- Relations of what was written before this upgrade, by the rules of
+-- homeserver/events/relations.py (malformed ones relate to nothing).
+INSERT OR IGNORE INTO event_relations
+    (event_id, room_id, parent_id, rel_type, sender, aggregation_key)
+    SELECT event_id, room_id, parent, rel_type, sender,
+        CASE WHEN rel_type = 'm.annotation' THEN rkey END
+    FROM (SELECT event_id, room_id, sender,
+            json_extract(pdu, '$.content."m.relates_to".rel_type') AS rel_type,
+            json_type(pdu, '$.content."m.relates_to".rel_type') AS rel_type_type,
+            json_extract(pdu, '$.content."m.relates_to".event_id') AS parent,
+            json_type(pdu, '$.content."m.relates_to".event_id') AS parent_type,
+            json_extract(pdu, '$.content."m.relates_to".key') AS rkey,
+            json_type(pdu, '$.content."m.relates_to".key') AS rkey_type,
+            json_type(pdu, '$.content."m.new_content"') AS new_content_type
+          FROM events WHERE state_key IS NULL AND redacted_by IS NULL
+          AND instr(pdu, '"m.relates_to"') > 0 AND json_valid(pdu)) AS candidates
+    WHERE rel_type_type = 'text' AND length(rel_type) BETWEEN 1 AND 255
+    AND parent_type = 'text' AND length(parent) BETWEEN 2 AND 255
+    AND substr(parent, 1, 1) = '$' AND parent <> event_id
+    AND (rel_type <> 'm.annotation' OR (rkey_type = 'text' AND length(rkey) BETWEEN 1 AND 1024))
+    AND (rel_type <> 'm.replace' OR new_content_type = 'object')
