@@ -7,6 +7,7 @@ from aiohttp import web
 from client_api import (
     account,
     account_settings,
+    context,
     cookie_auth,
     discovery,
     dms,
@@ -14,9 +15,11 @@ from client_api import (
     media,
     presence,
     register,
+    relations,
     room_directory,
     room_events,
     rooms,
+    search,
     sync,
     typing,
     user_data,
@@ -39,6 +42,7 @@ ROUTE_TABLES = [
     presence.routes, ws_dm.routes, ws_stream.routes, web_session.routes, web_page.routes,
     account_settings.routes, room_directory.routes, media.routes,
     user_directory.routes,
+    relations.routes, context.routes, search.routes,
 ]
 
 

@@ -29,15 +29,19 @@ from homeserver.positions import StreamPositions
 from homeserver.presence import PresenceService
 from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
 from homeserver.room_directory import RoomDirectoryService
+from homeserver.rooms.aggregations import Aggregations
 from homeserver.rooms.building import EventBuilder
 from homeserver.rooms.history import RoomHistory
+from homeserver.rooms.indexing import EventIndexer
 from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.persisting import EventPersister
 from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.received import ReceivedEvents
+from homeserver.rooms.relations import RelationsReader
 from homeserver.rooms.service import RoomService
 from homeserver.rooms.transactions import Writes
 from homeserver.rooms.writer import EventWriter
+from homeserver.search import SearchService
 from homeserver.storage import Database, connect
 from homeserver.storage.accounts import AccountStore
 from homeserver.storage.dms import DmStore
@@ -47,7 +51,9 @@ from homeserver.storage.invites import InviteStore
 from homeserver.storage.media import MediaStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
+from homeserver.storage.relations import RelationStore
 from homeserver.storage.room_directory import RoomDirectoryStore
+from homeserver.storage.search import SearchStore
 from homeserver.storage.stream import rollback_frees_position, settled_position
 from homeserver.storage.user_data import UserDataStore
 from homeserver.storage.user_directory import UserDirectoryStore
@@ -72,6 +78,8 @@ class Homeserver:
     accounts: AccountService
     rooms: RoomService
     reader: RoomReader
+    relations: RelationsReader
+    search: SearchService
     history: RoomHistory
     dms: DmService
     user_data: UserDataService
@@ -158,11 +166,13 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
     receipt_store, user_data_store = ReceiptStore(db), UserDataStore(db)
     peer_store = FederationStore(db)
     invite_store = InviteStore(db)
+    relation_store, search_store = RelationStore(db), SearchStore(db)
+    indexer = EventIndexer(relation_store, search_store)
     channels = RoomChannels(event_store, dm_store)
     writes = Writes(db, positions, notifier)
     builder = EventBuilder(event_store, key, name, clock)
     persister = EventPersister(event_store, channels, name,
-                               peer_store if config.federation.enabled else None)
+                               peer_store if config.federation.enabled else None, indexer)
     writer = EventWriter(event_store, invite_store, builder, persister, clock)
     federation = FederationDoor()
     media = MediaRepository(MediaStore(db), MediaFiles(config.media_path), config.media, name,
@@ -172,9 +182,9 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                                 federation, clock)
     invites = RemoteInvites(writer, writes, name, invite_store, dm_store, user_data, federation,
                             clock, config.federation.max_pending_invites)
-    rooms = RoomService(writer, writes, event_store, dm_store, account_store, invites, name,
-                        clock)
-    reader = RoomReader(event_store, positions, clock)
+    rooms = RoomService(writer, writes, event_store, dm_store, account_store, invites,
+                        indexer, name, clock)
+    reader = RoomReader(event_store, positions, clock, Aggregations(relation_store))
     history = RoomHistory(event_store)
     typing = TypingService(event_store, channels, notifier, federation, ephemeral, clock,
                            config.typing.max_timeout_ms)
@@ -198,6 +208,8 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         accounts=accounts,
         rooms=rooms,
         reader=reader,
+        relations=RelationsReader(relation_store, event_store, reader),
+        search=SearchService(search_store, event_store, reader),
         history=history,
         dms=DmService(rooms, user_data, dm_store, event_store, receipt_store, account_store,
                       federation, clock),

@@ -17,7 +17,7 @@ async def test_upgrade_applies_once_and_records_version(database_url: str) -> No
         assert await upgrade(db, 1) == versions[-1]
         assert await upgrade(db, 2) == versions[-1]
         rows = await db.fetch("SELECT version, applied_ts FROM schema_version ORDER BY version")
-        # Every file once, in order (helpers' branches take numbers out of order).
+        # Each migration file once, in order.
         assert [r["version"] for r in rows] == [m.version for m in migrations_for(db.dialect)]
         assert all(r["applied_ts"] == 1 for r in rows)
     finally:

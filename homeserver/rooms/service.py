@@ -10,6 +10,7 @@ from homeserver.clock import Clock
 from homeserver.errors import Forbidden, MatrixError, NotFound
 from homeserver.models import StoredEvent
 from homeserver.rooms import presets
+from homeserver.rooms.indexing import EventIndexer
 from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.transactions import Writes, WriteTxn
 from homeserver.rooms.writer import ROOM_VERSION, EventWriter
@@ -42,9 +43,10 @@ class RoomSpec:
 
 class RoomService:
     def __init__(self, writer: EventWriter, writes: Writes, events: EventStore, dms: DmStore,
-                 accounts: AccountStore, invites: RemoteInvites, server_name: str,
-                 clock: Clock) -> None:
+                 accounts: AccountStore, invites: RemoteInvites, indexer: EventIndexer,
+                 server_name: str, clock: Clock) -> None:
         self.writer = writer
+        self.indexer = indexer
         self.writes = writes
         self.invites = invites
         self.events = events
@@ -153,6 +155,7 @@ class RoomService:
             event = await self.writer.append(txn, room_id, sender, "m.room.redaction", content,
                                              extra={"redacts": target_id})
             await self.events.mark_redacted(txn.conn, target_id, event.event_id)
+            await self.indexer.forget(txn.conn, target_id)
             await self.events.record_txn(txn.conn, sender, device_id, scope, txn_id,
                                          event.event_id, self.clock.time_ms())
         return event.event_id
