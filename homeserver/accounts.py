@@ -271,13 +271,16 @@ class AccountService:
 
     async def set_profile_field(
         self, requester: Requester, user_id: str, field: str, value: str | None
-    ) -> None:
+    ) -> bool:
+        """Set a field of one's own profile; whether it changed."""
         if requester.user_id != user_id:
             raise Forbidden("You can only change your own profile")
         if field == "avatar_url" and value:  # "" or null clears it
             await self.media.check_avatar(value)
-        await self.store.set_profile_field(user_id, field, value)
+        before = await self.store.profile(self.store.db, user_id)
+        await self.store.set_profile_field(user_id, field, value or None)
         await self.directory.reindex(user_id)
+        return before is None or before[field] != (value or None)
 
 
 def _password_auth_user(auth: dict) -> str | None:

@@ -27,6 +27,7 @@ from homeserver.passwords import PasswordHasher
 from homeserver.peers import Peers
 from homeserver.positions import StreamPositions
 from homeserver.presence import PresenceService
+from homeserver.profiles import ProfileService
 from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
 from homeserver.room_directory import RoomDirectoryService
 from homeserver.rooms.aggregations import Aggregations
@@ -76,6 +77,7 @@ class Homeserver:
     channels: RoomChannels
     ratelimiter: RateLimiter
     accounts: AccountService
+    profiles: ProfileService
     rooms: RoomService
     reader: RoomReader
     relations: RelationsReader
@@ -206,6 +208,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         channels=channels,
         ratelimiter=ratelimiter,
         accounts=accounts,
+        profiles=ProfileService(accounts, rooms),
         rooms=rooms,
         reader=reader,
         relations=RelationsReader(relation_store, event_store, reader),

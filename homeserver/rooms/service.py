@@ -204,6 +204,14 @@ class RoomService:
     async def joined_rooms(self, user_id: str) -> list[str]:
         return [r["room_id"] for r in await self.events.rooms_of_user(user_id, ["join"])]
 
+    async def refresh_member_profile(self, user_id: str) -> None:
+        """A join event with the user's current profile in each room they are joined to."""
+        for room_id in await self.joined_rooms(user_id):
+            async with self.writes.transaction(room_id) as txn:
+                row = await self.events.membership(txn.conn, room_id, user_id)
+                if row is not None and row["membership"] == "join":  # may have left since
+                    await self.set_membership(txn, room_id, user_id, user_id, "join")
+
     async def forget(self, user_id: str, room_id: str) -> None:
         row = await self.events.membership(self.events.db, room_id, user_id)
         if row is None:
