@@ -6,19 +6,26 @@ from aiohttp import web
 
 from client_api import (
     account,
+    account_settings,
+    context,
     cookie_auth,
     discovery,
     dms,
     login,
+    media,
     presence,
     push_rules,
     pushers,
     register,
+    relations,
+    room_directory,
     room_events,
     rooms,
+    search,
     sync,
     typing,
     user_data,
+    user_directory,
     web_page,
     web_session,
     ws_dm,
@@ -36,6 +43,9 @@ ROUTE_TABLES = [
     rooms.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
     presence.routes, push_rules.routes, pushers.routes, ws_dm.routes, ws_stream.routes,
     web_session.routes, web_page.routes,
+    account_settings.routes, room_directory.routes, media.routes,
+    user_directory.routes,
+    relations.routes, context.routes, search.routes,
 ]
 
 

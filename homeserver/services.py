@@ -16,15 +16,19 @@ from homeserver.addresses import GuardedSockets
 from homeserver.channels import RoomChannels
 from homeserver.clock import Clock
 from homeserver.config import Config
+from homeserver.deactivation import Deactivation
 from homeserver.dms import DmService
 from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.gateway import FederationDoor
+from homeserver.media.files import MediaFiles
+from homeserver.media.repository import MediaRepository
 from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.passwords import PasswordHasher
 from homeserver.peers import Peers
 from homeserver.positions import StreamPositions
 from homeserver.presence import PresenceService
+from homeserver.profiles import ProfileService
 from homeserver.push.delivery import PushDelivery
 from homeserver.push.editing import PushRuleService
 from homeserver.push.notifications import NotificationService
@@ -32,32 +36,43 @@ from homeserver.push.pushers import PusherService
 from homeserver.push.recording import NotificationRecorder
 from homeserver.push.rules import Rulesets
 from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
+from homeserver.room_directory import RoomDirectoryService
+from homeserver.rooms.aggregations import Aggregations
 from homeserver.rooms.building import EventBuilder
 from homeserver.rooms.history import RoomHistory
+from homeserver.rooms.indexing import EventIndexer
 from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.persisting import EventPersister
 from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.received import ReceivedEvents
+from homeserver.rooms.relations import RelationsReader
 from homeserver.rooms.service import RoomService
 from homeserver.rooms.transactions import Writes
 from homeserver.rooms.writer import EventWriter
+from homeserver.search import SearchService
 from homeserver.storage import Database, connect
 from homeserver.storage.accounts import AccountStore
 from homeserver.storage.dms import DmStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
 from homeserver.storage.invites import InviteStore
+from homeserver.storage.media import MediaStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.notifications import NotificationStore
 from homeserver.storage.push_rules import PushRuleStore
 from homeserver.storage.pushers import PusherStore
 from homeserver.storage.receipts import ReceiptStore
+from homeserver.storage.relations import RelationStore
+from homeserver.storage.room_directory import RoomDirectoryStore
+from homeserver.storage.search import SearchStore
 from homeserver.storage.stream import rollback_frees_position, settled_position
 from homeserver.storage.user_data import UserDataStore
+from homeserver.storage.user_directory import UserDirectoryStore
 from homeserver.sync.service import SyncService
 from homeserver.sync.unread import UnreadCounts
 from homeserver.typing import TypingService
 from homeserver.user_data import UserDataService
+from homeserver.user_directory import UserDirectory
 
 SIGNING_KEY_FILE = "signing.key"
 
@@ -73,8 +88,11 @@ class Homeserver:
     channels: RoomChannels
     ratelimiter: RateLimiter
     accounts: AccountService
+    profiles: ProfileService
     rooms: RoomService
     reader: RoomReader
+    relations: RelationsReader
+    search: SearchService
     history: RoomHistory
     dms: DmService
     user_data: UserDataService
@@ -89,6 +107,10 @@ class Homeserver:
     pushers: PusherService
     notifications: NotificationService
     push_delivery: PushDelivery
+    deactivation: Deactivation
+    room_directory: RoomDirectoryService
+    media: MediaRepository
+    user_directory: UserDirectory
 
     @property
     def server_name(self) -> str:
@@ -99,6 +121,7 @@ class Homeserver:
         self.typing.close()
         self.presence.close()
         self.accounts.close()
+        self.media.close()
         await self.ephemeral.close()
         await self.ratelimiter.close()
         self.positions.close()
@@ -149,6 +172,7 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
     server = wire(config, clock, db, key, notifier, positions, ephemeral, buckets)
     server.presence.start()
     await server.accounts.start()
+    await server.user_directory.backfill()
     return server
 
 
@@ -160,6 +184,8 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
     receipt_store, user_data_store = ReceiptStore(db), UserDataStore(db)
     peer_store = FederationStore(db)
     invite_store = InviteStore(db)
+    relation_store, search_store = RelationStore(db), SearchStore(db)
+    indexer = EventIndexer(relation_store, search_store)
     channels = RoomChannels(event_store, dm_store)
     writes = Writes(db, positions, notifier)
     builder = EventBuilder(event_store, key, name, clock)
@@ -167,18 +193,21 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
     rulesets = Rulesets(PushRuleStore(), db, clock)
     delivery = PushDelivery(pusher_store, notification_store, db, clock, config.push)
     persister = EventPersister(event_store, channels, name,
-                               peer_store if config.federation.enabled else None,
+                               peer_store if config.federation.enabled else None, indexer,
                                NotificationRecorder(event_store, rulesets, notification_store,
                                                     name, clock, delivery.notify))
     writer = EventWriter(event_store, invite_store, builder, persister, clock)
     federation = FederationDoor()
+    media = MediaRepository(MediaStore(db), MediaFiles(config.media_path), config.media, name,
+                            clock)
+    directory = UserDirectory(UserDirectoryStore(db), config.user_directory.search_all_users)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writes, channels,
                                 federation, clock)
     invites = RemoteInvites(writer, writes, name, invite_store, dm_store, user_data, federation,
                             clock, config.federation.max_pending_invites)
-    rooms = RoomService(writer, writes, event_store, dm_store, account_store, invites, name,
-                        clock)
-    reader = RoomReader(event_store, positions, clock)
+    rooms = RoomService(writer, writes, event_store, dm_store, account_store, invites,
+                        indexer, name, clock)
+    reader = RoomReader(event_store, positions, clock, Aggregations(relation_store))
     notifications = NotificationService(notification_store, db, reader)
     history = RoomHistory(event_store)
     typing = TypingService(event_store, channels, notifier, federation, ephemeral, clock,
@@ -188,6 +217,9 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                                ephemeral, clock, config.presence.idle_ms,
                                config.presence.offline_grace_ms,
                                config.presence.max_remote_per_server)
+    accounts = AccountService(account_store, notifier, ratelimiter, name, clock,
+                              PasswordHasher(config.limits.password_hash_threads), directory,
+                              media)
     return Homeserver(
         config=config,
         clock=clock,
@@ -197,10 +229,12 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         positions=positions,
         channels=channels,
         ratelimiter=ratelimiter,
-        accounts=AccountService(account_store, notifier, ratelimiter, name, clock,
-                                PasswordHasher(config.limits.password_hash_threads)),
+        accounts=accounts,
+        profiles=ProfileService(accounts, rooms),
         rooms=rooms,
         reader=reader,
+        relations=RelationsReader(relation_store, event_store, reader),
+        search=SearchService(search_store, event_store, reader),
         history=history,
         dms=DmService(rooms, user_data, dm_store, event_store, notifications, account_store,
                       federation, clock),
@@ -219,4 +253,9 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                               GuardedSockets(config.push.allowed_gateway_ips)),
         notifications=notifications,
         push_delivery=delivery,
+        deactivation=Deactivation(accounts, rooms, event_store),
+        room_directory=RoomDirectoryService(rooms, RoomDirectoryStore(db), event_store, name,
+                                            clock),
+        media=media,
+        user_directory=directory,
     )

@@ -1,6 +1,7 @@
 """Persisting an event, ours or another server's: one step for both.
 
-Takes the event's stream position, stores it with the room's new state, and
+Takes the event's stream position, stores it with the room's new state and
+what is derived from it (its relation, its search text: ``indexing.py``), and
 announces it (after the commit) on the room's channel, and to a membership's
 target, who may not listen to the room yet. The receivers' push rules are
 evaluated and what notifies them is stored in the same transaction. Our own
@@ -16,6 +17,7 @@ from homeserver.events.canonical import canonical_json
 from homeserver.ids import server_of
 from homeserver.models import StoredEvent
 from homeserver.push.recording import NotificationRecorder
+from homeserver.rooms.indexing import EventIndexer
 from homeserver.rooms.transactions import WriteTxn
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
@@ -23,8 +25,10 @@ from homeserver.storage.federation import FederationStore
 
 class EventPersister:
     def __init__(self, events: EventStore, channels: RoomChannels, server_name: str,
-                 outbox: FederationStore | None, notifications: NotificationRecorder) -> None:
+                 outbox: FederationStore | None, indexer: EventIndexer,
+                 notifications: NotificationRecorder) -> None:
         self.events = events
+        self.indexer = indexer
         self.notifications = notifications
         self.channels = channels
         self.server_name = server_name
@@ -32,10 +36,13 @@ class EventPersister:
 
     async def persist(self, txn: WriteTxn, event_id: str, pdu: dict[str, Any], ours: bool,
                       pdu_json: str | None = None) -> StoredEvent:
+        if ours:
+            await self.indexer.check_new(txn.conn, event_id, pdu)
         # The position is taken last, by the insert: the shorter a position is in
         # flight, the sooner tokens pass it.
         event = await self.events.insert_event(txn.conn, event_id, pdu, pdu_json)
         txn.took(event.stream_ordering)
+        await self.indexer.record(txn.conn, event)
         await self._announce(txn, event)
         joined = await self.events.joined_users(txn.conn, event.room_id)
         await self.notifications.record(txn, event, joined)

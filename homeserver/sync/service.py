@@ -29,9 +29,11 @@ from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.reading import RoomReader
 from homeserver.storage.events import EventStore
 from homeserver.storage.receipts import ReceiptStore
+from homeserver.storage.summaries import SummaryStore
 from homeserver.storage.user_data import GLOBAL, UserDataStore
 from homeserver.sync.filters import SyncFilter
 from homeserver.sync.listener import Listener, Parked
+from homeserver.sync.summary import RoomSummaries, members_changed
 from homeserver.sync.tokens import make_token
 from homeserver.sync.unread import UnreadCounts
 from homeserver.typing import TypingService
@@ -94,6 +96,7 @@ class SyncService:
         self.receipts = receipts
         self.unread = unread
         self.rulesets = rulesets
+        self.summaries = RoomSummaries(SummaryStore(events.db))
         self.user_data = user_data
         self.reader = reader
         self.channels = channels
@@ -259,7 +262,8 @@ class SyncService:
                 result.rooms["join"][room_id] = room
         elif membership == "invite":
             if membership_is_new:
-                result.rooms["invite"][room_id] = await self._invited_room(room_id, row)
+                result.rooms["invite"][room_id] = await self._invited_room(
+                    room_id, row, request.user_id)
         elif (since is not None and changed_at > since) or (
             since is None and request.sync_filter.room.include_leave
         ):
@@ -280,7 +284,7 @@ class SyncService:
             ephemeral.append({"type": "m.typing", "content": {"user_ids": typing}})
         state = await self._state(room_id, since, timeline, limited, request)
         notify, highlight = await self.unread.count(room_id, request.user_id, upto)
-        return {
+        room: dict[str, Any] = {
             "timeline": await self._timeline_section(request, timeline, limited, upto),
             "state": {"events": await self.reader.format(state, with_room_id=False)},
             "ephemeral": {"events": ephemeral},
@@ -288,6 +292,9 @@ class SyncService:
             "unread_notifications": {"notification_count": notify,
                                      "highlight_count": highlight},
         }
+        if since is None or members_changed(timeline) or members_changed(state):
+            room["summary"] = await self.summaries.summary(room_id, request.user_id)
+        return room
 
     async def _timeline(self, room_id: str, since: int | None, upto: int, limit: int,
                         request: SyncRequest) -> tuple[list[StoredEvent], bool]:
@@ -324,15 +331,18 @@ class SyncService:
             state = []
         return [e for e in state if e.event_id not in in_timeline and state_filter.matches(e.pdu)]
 
-    async def _invited_room(self, room_id: str, row: Any) -> dict[str, Any]:
-        state = await self.events.state_events(
-            self.events.db, room_id, [(t, "") for t in INVITE_STATE_TYPES]
-        )
+    async def _invited_room(self, room_id: str, row: Any,
+                            user_id: str) -> dict[str, Any]:
         invite = await self.events.event(self.events.db, row["event_id"])
+        keys = [(t, "") for t in INVITE_STATE_TYPES]
+        if invite is not None:  # the inviter's own member event: their name and avatar
+            keys.append(("m.room.member", invite.sender))
+        state = await self.events.state_events(self.events.db, room_id, keys)
         stripped = [stripped_state(e) for e in state.values()]
         if invite is not None:
             stripped.append(stripped_state(invite))
-        return {"invite_state": {"events": stripped}}
+        return {"invite_state": {"events": stripped},
+                "summary": await self.summaries.summary(room_id, user_id)}
 
     async def _left_room(self, request: SyncRequest, room_id: str, since: int | None,
                          left_at: int) -> dict[str, Any]:
