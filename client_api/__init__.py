@@ -7,14 +7,18 @@ from aiohttp import web
 from client_api import (
     account,
     cookie_auth,
+    device_deletion,
     discovery,
     dms,
+    keys,
     login,
     presence,
     register,
     room_events,
+    room_keys,
     rooms,
     sync,
+    to_device,
     typing,
     user_data,
     web_page,
@@ -33,6 +37,7 @@ ROUTE_TABLES = [
     room_events.routes, discovery.routes, register.routes, login.routes, account.routes,
     rooms.routes, user_data.routes, sync.routes, dms.routes, typing.routes,
     presence.routes, ws_dm.routes, ws_stream.routes, web_session.routes, web_page.routes,
+    keys.routes, to_device.routes, room_keys.routes, device_deletion.routes,
 ]
 
 

@@ -7,6 +7,7 @@ import hashlib
 import logging
 import secrets
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from homeserver import ids
@@ -35,6 +36,8 @@ TOKEN_CACHE_SIZE = 10_000
 # A logout reaches other workers through the notifier; should that message be
 # lost, their cached entry still dies within this long.
 TOKEN_CACHE_TTL_SECONDS = 30.0
+# Told which devices of a user went (logout, deletion), to drop what hangs on them.
+DevicesRemoved = Callable[[str, list[str]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,10 @@ def hash_token(token: str) -> str:
 
 class AccountService:
     def __init__(self, store: AccountStore, notifier: Notifier, limiter: RateLimiter,
-                 server_name: str, clock: Clock, hasher: PasswordHasher) -> None:
+                 server_name: str, clock: Clock, hasher: PasswordHasher,
+                 devices_removed: DevicesRemoved | None = None) -> None:
         self.store = store
+        self.devices_removed = devices_removed
         self.hasher = hasher
         self.notifier = notifier
         self.limiter = limiter
@@ -209,11 +214,22 @@ class AccountService:
             self._token_cache.pop(key, None)
 
     async def logout(self, requester: Requester) -> None:
-        await self._revoke(await self.store.delete_devices(requester.user_id,
-                                                           requester.device_id))
+        await self.delete_devices(requester.user_id, [requester.device_id])
 
     async def logout_all(self, requester: Requester) -> None:
+        devices = [d.device_id for d in await self.store.devices(requester.user_id)]
         await self._revoke(await self.store.delete_devices(requester.user_id))
+        await self._removed(requester.user_id, devices)
+
+    async def delete_devices(self, user_id: str, device_ids: list[str]) -> None:
+        """Delete these devices of the user (unknown ones are no-ops) and their tokens."""
+        for device_id in device_ids:
+            await self._revoke(await self.store.delete_devices(user_id, device_id))
+        await self._removed(user_id, device_ids)
+
+    async def _removed(self, user_id: str, device_ids: list[str]) -> None:
+        if self.devices_removed is not None:
+            await self.devices_removed(user_id, device_ids)
 
     async def _revoke(self, token_hashes: list[str]) -> None:
         self.forget_tokens(token_hashes)

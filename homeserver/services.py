@@ -16,6 +16,12 @@ from homeserver.channels import RoomChannels
 from homeserver.clock import Clock
 from homeserver.config import Config
 from homeserver.dms import DmService
+from homeserver.e2e.backup import KeyBackupService
+from homeserver.e2e.cross_signing import CrossSigningService
+from homeserver.e2e.device_lists import DeviceLists
+from homeserver.e2e.devices import DeviceCleanup
+from homeserver.e2e.keys import KeysService
+from homeserver.e2e.to_device import ToDeviceService
 from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.gateway import FederationDoor
@@ -36,14 +42,18 @@ from homeserver.rooms.transactions import Writes
 from homeserver.rooms.writer import EventWriter
 from homeserver.storage import Database, connect
 from homeserver.storage.accounts import AccountStore
+from homeserver.storage.device_messages import DeviceMessageStore
 from homeserver.storage.dms import DmStore
+from homeserver.storage.e2e_keys import E2eKeyStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
 from homeserver.storage.invites import InviteStore
+from homeserver.storage.key_backup import KeyBackupStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.stream import rollback_frees_position, settled_position
 from homeserver.storage.user_data import UserDataStore
+from homeserver.sync.devices import DeviceSync
 from homeserver.sync.service import SyncService
 from homeserver.typing import TypingService
 from homeserver.user_data import UserDataService
@@ -74,6 +84,10 @@ class Homeserver:
     peers: Peers
     received: ReceivedEvents
     federation: FederationDoor
+    keys: KeysService
+    cross_signing: CrossSigningService
+    to_device: ToDeviceService
+    key_backup: KeyBackupService
 
     @property
     def server_name(self) -> str:
@@ -166,6 +180,9 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                                ephemeral, clock, config.presence.idle_ms,
                                config.presence.offline_grace_ms,
                                config.presence.max_remote_per_server)
+    key_store, device_messages = E2eKeyStore(db), DeviceMessageStore(db)
+    device_lists = DeviceLists(device_messages, event_store, channels)
+    cleanup = DeviceCleanup(key_store, device_messages, writes, device_lists)
     return Homeserver(
         config=config,
         clock=clock,
@@ -176,7 +193,8 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         channels=channels,
         ratelimiter=ratelimiter,
         accounts=AccountService(account_store, notifier, ratelimiter, name, clock,
-                                PasswordHasher(config.limits.password_hash_threads)),
+                                PasswordHasher(config.limits.password_hash_threads),
+                                cleanup.devices_removed),
         rooms=rooms,
         reader=reader,
         history=history,
@@ -184,11 +202,16 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                       federation, clock),
         user_data=user_data,
         sync=SyncService(event_store, receipt_store, user_data_store, reader, channels,
-                         positions, notifier, typing, presence, ephemeral, invites, clock),
+                         positions, notifier, typing, presence, ephemeral, invites, clock,
+                         DeviceSync(device_messages, key_store, device_lists)),
         typing=typing,
         presence=presence,
         ephemeral=ephemeral,
         peers=Peers(peer_store, db, history),
         received=ReceivedEvents(writer, writes, builder),
         federation=federation,
+        keys=KeysService(key_store, writes, device_lists, name),
+        cross_signing=CrossSigningService(key_store, writes, device_lists, name),
+        to_device=ToDeviceService(device_messages, writes, name, clock),
+        key_backup=KeyBackupService(KeyBackupStore(db), writes),
     )
