@@ -212,6 +212,6 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         federation=federation,
         keys=KeysService(key_store, writes, device_lists, name),
         cross_signing=CrossSigningService(key_store, writes, device_lists, name),
-        to_device=ToDeviceService(device_messages, writes, name, clock),
+        to_device=ToDeviceService(device_messages, writes, positions, name, clock),
         key_backup=KeyBackupService(KeyBackupStore(db), writes),
     )

@@ -8,6 +8,8 @@ from typing import Any
 
 from homeserver.services import Homeserver
 from tests.conftest import Account, Api, register
+from tests.e2e_helpers import Key, device_keys
+from tests.test_ws_stream import next_frame
 from tests.waiting import parked
 
 SEND = "/_matrix/client/v3/sendToDevice"
@@ -112,3 +114,60 @@ async def test_bad_sends_are_matrix_errors(api: Api) -> None:
     assert resp.status == 401
     # A user of another server is skipped for now, not an error.
     await send(api, alice, "remote", {"@bob:elsewhere.example": {"*": {"x": 1}}})
+
+
+async def test_the_dm_socket_carries_to_device_and_device_lists(api: Api) -> None:
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    await send(api, alice, "early", {bob.user_id: {bob.device_id: {"n": 0}}})
+    ws = await api.client.ws_connect(f"/ws/dm/{alice.user_id}", headers=bob.auth)
+    ready = await next_frame(ws)
+    assert ready["type"] == "ready"
+    await api.join(alice, ready["room_id"])  # her device lists reach the rooms she is in
+    waiting = await next_frame(ws)
+    assert waiting["type"] == "to_device"
+    assert [e["content"] for e in waiting["events"]] == [{"n": 0}]
+    await send(api, alice, "live", {bob.user_id: {bob.device_id: {"n": 1}}})
+    live = await next_frame(ws, "to_device")
+    assert live["events"] == [{"sender": alice.user_id, "type": "m.test", "content": {"n": 1}}]
+    assert live["position"] > waiting["position"]
+
+    await api.call("POST", "/_matrix/client/v3/keys/upload", alice,
+                   {"device_keys": device_keys(alice, Key())})
+    assert await next_frame(ws, "device_lists") == {
+        "type": "device_lists", "changed": [alice.user_id], "left": []}
+    carol = await register(api.client, "carol")  # a stranger: bob's socket hears nothing
+    await api.call("POST", "/_matrix/client/v3/keys/upload", carol,
+                   {"device_keys": device_keys(carol, Key())})
+
+    await ws.send_json({"type": "to_device_ack", "position": live["position"]})
+    await ws.send_json({"type": "to_device_ack", "position": "x"})
+    frame = await next_frame(ws)
+    while frame["type"] != "error":
+        assert frame["type"] != "device_lists", frame  # carol's change never came here
+        frame = await next_frame(ws)
+    assert frame["errcode"] == "M_BAD_JSON"
+    assert (await api.sync(bob))["to_device"]["events"] == []  # acknowledged: deleted
+    await ws.close()
+
+
+async def test_the_stream_socket_carries_to_device_and_device_lists(api: Api) -> None:
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    room = await api.create_room(alice)
+    await api.invite(alice, room, bob.user_id)
+    await api.join(bob, room)
+    ws = await api.client.ws_connect("/_matrix/client/unstable/ws", headers=bob.auth)
+    first = await next_frame(ws, "sync")
+    assert first["device_one_time_keys_count"] == {}
+    await send(api, alice, "live", {bob.user_id: {bob.device_id: {"n": 1}}})
+    frame = await next_frame(ws, "sync")
+    assert [e["content"] for e in frame["to_device"]["events"]] == [{"n": 1}]
+    await api.call("POST", "/_matrix/client/v3/keys/upload", alice,
+                   {"device_keys": device_keys(alice, Key())})
+    frame = await next_frame(ws, "sync")
+    assert frame["device_lists"]["changed"] == [alice.user_id]
+    assert frame["to_device"]["events"] == []  # each message once
+    await ws.close()
+    # The last frame's token acknowledged the message.
+    assert (await api.sync(bob, first["next_batch"]))["to_device"]["events"] == []

@@ -8,6 +8,7 @@ federation EDU is a later issue).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from homeserver import ids
@@ -16,6 +17,7 @@ from homeserver.clock import Clock
 from homeserver.e2e import shapes
 from homeserver.errors import BadJson, MatrixError, TooLarge
 from homeserver.events.canonical import canonical_json
+from homeserver.positions import StreamPositions
 from homeserver.rooms.transactions import Writes
 from homeserver.storage.device_messages import DeviceMessageStore
 
@@ -24,12 +26,14 @@ MAX_MESSAGES = 10_000  # (user, device) entries in one send
 MAX_MESSAGE_BYTES = 65_536
 MAX_PENDING_PER_DEVICE = 10_000
 MAX_EVENT_TYPE_LEN = 255
+MAX_PER_FRAME = 100  # messages in one socket frame
 
 
 class ToDeviceService:
-    def __init__(self, store: DeviceMessageStore, writes: Writes, server_name: str,
-                 clock: Clock) -> None:
+    def __init__(self, store: DeviceMessageStore, writes: Writes, positions: StreamPositions,
+                 server_name: str, clock: Clock) -> None:
         self.store = store
+        self.positions = positions
         self.writes = writes
         self.server_name = server_name
         self.clock = clock
@@ -62,6 +66,29 @@ class ToDeviceService:
                     seq += 1
                 if targets:
                     txn.announce(user_channel(user), {"kind": "to_device"})
+
+
+    async def pending(self, user_id: str, device_id: str,
+                      after: int) -> tuple[list[dict[str, Any]], int]:
+        """Messages for the device past ``after`` (at most a frame's worth, whole
+        positions only), and the position they go up to."""
+        # Up to the safe position only: a message below it may still be committing, and
+        # an acknowledgement past it would then lose that message.
+        rows = await self.store.pending(user_id, device_id, after, self.positions.current,
+                                        MAX_PER_FRAME + 1)
+        if len(rows) > MAX_PER_FRAME:
+            cut = rows[MAX_PER_FRAME]["stream_ordering"]
+            rows = [r for r in rows if r["stream_ordering"] < cut]
+        if not rows:
+            return [], after
+        return [message_json(r) for r in rows], int(rows[-1]["stream_ordering"])
+
+    async def acknowledge(self, user_id: str, device_id: str, upto: int) -> None:
+        await self.store.acknowledge(user_id, device_id, upto)
+
+
+def message_json(row: Any) -> dict[str, Any]:
+    return {"sender": row["sender"], "type": row["type"], "content": json.loads(row["content"])}
 
 
 def _messages(messages: Any) -> list[tuple[str, str, dict[str, Any]]]:

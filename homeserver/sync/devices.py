@@ -9,11 +9,11 @@ acknowledges every message up to it, and they are deleted; at most
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from homeserver.e2e.device_lists import DeviceListNews, DeviceLists
+from homeserver.e2e.to_device import message_json
 from homeserver.storage.device_messages import DeviceMessageStore
 from homeserver.storage.e2e_keys import E2eKeyStore
 
@@ -67,7 +67,7 @@ class DeviceSync:
             position = cut - 1
         else:
             position = upto
-        news = DeviceNews(position, [_message(r) for r in rows])
+        news = DeviceNews(position, [message_json(r) for r in rows])
         if since is not None:
             news.lists = await self.device_lists.news(user_id, since, upto)
         db = self.keys.db
@@ -75,7 +75,3 @@ class DeviceSync:
         news.unused_fallback_types = await self.keys.unused_fallback_types(db, user_id,
                                                                            device_id)
         return news
-
-
-def _message(row: Any) -> dict[str, Any]:
-    return {"sender": row["sender"], "type": row["type"], "content": json.loads(row["content"])}
