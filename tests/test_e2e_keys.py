@@ -135,3 +135,10 @@ async def test_device_list_changes_reach_co_members_only(api: Api) -> None:
     await api.call("POST", f"/_matrix/client/v3/rooms/{room}/leave", bob, {})
     gone = await api.sync(bob, left["next_batch"])
     assert gone["device_lists"]["left"] == [alice.user_id]
+
+
+async def test_own_changes_reach_own_devices_without_a_room(api: Api) -> None:
+    alice = await register(api.client, "alice")
+    start = (await api.sync(alice))["next_batch"]
+    await upload(api, alice, {"device_keys": device_keys(alice, Key())})
+    assert (await api.sync(alice, start))["device_lists"]["changed"] == [alice.user_id]

@@ -57,6 +57,7 @@ class DeviceLists:
         arrived |= await self.store.joined_members(sorted(joined_rooms))
         departed |= await self.store.joined_members(sorted(left_rooms))
         sharing = await self.events.co_members(user_id)  # includes the user
-        changed = (keys_changed & sharing) | ((arrived & sharing) - {user_id})
+        # The user's own changes always count: their other devices must hear of them.
+        changed = (keys_changed & (sharing | {user_id})) | ((arrived & sharing) - {user_id})
         left = departed - sharing - {user_id}
         return DeviceListNews(sorted(changed), sorted(left))
