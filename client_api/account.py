@@ -94,7 +94,6 @@ async def set_profile_field(request: web.Request) -> web.Response:
     who = await requester(request)
     field = request.match_info["field"]
     body = await read_body(request, DisplayName if field == "displayname" else AvatarUrl)
-    await hs(request).accounts.set_profile_field(
-        who, _profile_user(request), field, getattr(body, field)
-    )
+    await hs(request).profiles.set_field(who, _profile_user(request), field,
+                                         getattr(body, field))
     return json_response({})

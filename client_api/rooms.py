@@ -8,12 +8,13 @@ from typing import Any
 from aiohttp import web
 
 from client_api.http import read_body, requester
-from homeserver.errors import MatrixError, NotFound
+from homeserver.dms import DmWish
+from homeserver.errors import MatrixError
 from homeserver.rooms.presets import PRESETS, RESERVED_INITIAL_STATE
 from homeserver.rooms.service import RoomSpec
 from homeserver.rooms.writer import ROOM_VERSION
 from homeserver.schema import limit, optional
-from homeserver.web.http import hs, json_response, room_id_param
+from homeserver.web.http import hs, json_response, path_param, room_id_param
 
 routes = web.RouteTableDef()
 
@@ -36,7 +37,7 @@ class CreateRoomBody:
     preset: str | None = optional(None, choices=set(PRESETS))
     is_direct: bool = False
     power_level_content_override: dict[str, Any] | None = None
-    room_alias_name: str | None = None  # accepted; aliases are not served yet
+    room_alias_name: str | None = optional(None, max_len=255)
     creation_content: dict[str, Any] | None = None
 
 
@@ -49,23 +50,30 @@ async def create_room(request: web.Request) -> web.Response:
                           errcode="M_UNSUPPORTED_ROOM_VERSION")
     server = hs(request)
     invite = list(dict.fromkeys(body.invite))
-    if body.is_direct and len(invite) == 1:
-        resolved = await server.dms.resolve(who.user_id, invite[0])
-        return json_response({"room_id": resolved.room_id})
     for state in body.initial_state:
         if state.type in RESERVED_INITIAL_STATE:
             raise MatrixError(f"initial_state may not set {state.type}", status=400,
                               errcode="M_BAD_JSON")
+    initial_state = [{"type": s.type, "content": s.content, "state_key": s.state_key}
+                     for s in body.initial_state]
+    if body.is_direct and len(invite) == 1:
+        wish = DmWish(initial_state=initial_state, name=body.name, topic=body.topic,
+                      power_level_content_override=body.power_level_content_override,
+                      encrypt_if_new=server.config.e2ee.default)
+        resolved = await server.dms.resolve(who.user_id, invite[0], wish)
+        return json_response({"room_id": resolved.room_id})
+    alias = None
+    if body.room_alias_name is not None:
+        alias = server.room_directory.alias_for_name(body.room_alias_name)
     spec = RoomSpec(
         preset=body.preset or ("public_chat" if body.visibility == "public" else "private_chat"),
-        name=body.name, topic=body.topic, invite=invite,
-        initial_state=[{"type": s.type, "content": s.content, "state_key": s.state_key}
-                       for s in body.initial_state],
+        name=body.name, topic=body.topic, invite=invite, initial_state=initial_state,
         power_level_content_override=body.power_level_content_override,
         is_direct=body.is_direct,
         creation_content=body.creation_content or {},
     )
-    room_id = await server.rooms.create_room(who.user_id, spec)
+    room_id = await server.room_directory.create_room(who.user_id, spec, alias,
+                                                 body.visibility == "public")
     return json_response({"room_id": room_id})
 
 
@@ -85,10 +93,12 @@ async def join_by_id_or_alias(request: web.Request) -> web.Response:
     who = await requester(request)
     await read_body(request, ReasonBody, allow_empty=True)
     target = request.match_info["room_id_or_alias"]
+    server = hs(request)
     if target.startswith("#"):
-        raise NotFound("Room alias not found")
-    room_id = room_id_param(request, "room_id_or_alias")
-    await hs(request).rooms.join(who.user_id, room_id)
+        room_id = await server.room_directory.resolve(path_param(request, "room_id_or_alias"))
+    else:
+        room_id = room_id_param(request, "room_id_or_alias")
+    await server.rooms.join(who.user_id, room_id)
     return json_response({"room_id": room_id})
 
 

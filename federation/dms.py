@@ -105,7 +105,8 @@ class FederatedDms:
         state = await self.hs.history.current_state(room_id)
         body = {"room_version": ROOM_VERSION, "event": invite.pdu,
                 "invite_room_state": [stripped_state(e) for e in state
-                                      if e.type != "m.room.member"]}
+                                      if e.type != "m.room.member"
+                                      or e.state_key == invite.sender]}
         try:
             await self.client.request(
                 "PUT", server_of(invitee),

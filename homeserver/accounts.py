@@ -21,11 +21,13 @@ from homeserver.errors import (
     UnknownToken,
     UserInUse,
 )
+from homeserver.media.repository import MediaRepository
 from homeserver.models import Device
 from homeserver.notifier import Notifier, Subscription
 from homeserver.passwords import PasswordHasher
 from homeserver.ratelimit import RateLimiter
 from homeserver.storage.accounts import AccountStore
+from homeserver.user_directory import UserDirectory
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +64,11 @@ def hash_token(token: str) -> str:
 class AccountService:
     def __init__(self, store: AccountStore, notifier: Notifier, limiter: RateLimiter,
                  server_name: str, clock: Clock, hasher: PasswordHasher,
+                 directory: UserDirectory, media: MediaRepository,
                  devices_removed: DevicesRemoved | None = None) -> None:
         self.store = store
+        self.directory = directory
+        self.media = media
         self.devices_removed = devices_removed
         self.hasher = hasher
         self.notifier = notifier
@@ -161,8 +166,11 @@ class AccountService:
             username = "user_" + ids.random_string(12, "abcdefghijklmnopqrstuvwxyz0123456789")
         user_id = await self.check_username_available(username)
         hashed = await self.hasher.hash(password) if password else None
-        if not await self.store.create_user(user_id, hashed, self.clock.time_ms()):
+        # Clients show a name for everyone; until the user picks one it is the localpart.
+        localpart = ids.localpart_of(user_id, self.server_name)
+        if not await self.store.create_user(user_id, hashed, self.clock.time_ms(), localpart):
             raise UserInUse("User ID already taken")
+        await self.directory.reindex(user_id)
         return user_id
 
     async def login_with_password(self, user: str, password: str) -> str:
@@ -239,6 +247,28 @@ class AccountService:
             log.error("a logout of %d token(s) did not reach the other workers; they accept "
                       "them for up to %d s more", len(token_hashes), TOKEN_CACHE_TTL_SECONDS)
 
+    async def change_password(self, requester: Requester, new_password: str,
+                              logout_devices: bool = True) -> None:
+        """Set a new password (already confirmed by ``confirm_identity``); other devices
+        are logged out unless asked not to, the requester's own stays."""
+        if not new_password:
+            raise MatrixError("The new password is empty", status=400, errcode="M_WEAK_PASSWORD")
+        await self.store.set_password_hash(requester.user_id,
+                                           await self.hasher.hash(new_password))
+        if logout_devices:
+            others = [d.device_id for d in await self.store.devices(requester.user_id)
+                      if d.device_id != requester.device_id]
+            await self._revoke(await self.store.delete_other_devices(requester.user_id,
+                                                                     requester.device_id))
+            await self._removed(requester.user_id, others)
+
+    async def deactivate(self, user_id: str) -> None:
+        """Refuse the account's login and tokens from now on; its ID stays taken."""
+        devices = [d.device_id for d in await self.store.devices(user_id)]
+        await self.store.deactivate(user_id)
+        await self._revoke(await self.store.delete_devices(user_id))
+        await self._removed(user_id, devices)
+
     async def devices(self, user_id: str) -> list[Device]:
         return await self.store.devices(user_id)
 
@@ -256,14 +286,22 @@ class AccountService:
         row = await self.store.profile(self.store.db, user_id)
         if row is None:
             raise NotFound("Profile not found")
-        return {k: row[k] for k in ("displayname", "avatar_url") if row[k] is not None}
+        found = {k: row[k] for k in ("displayname", "avatar_url") if row[k] is not None}
+        # Never {} for someone who exists: a client would show them as nobody.
+        return found or {"displayname": ids.localpart_of(user_id, self.server_name)}
 
     async def set_profile_field(
         self, requester: Requester, user_id: str, field: str, value: str | None
-    ) -> None:
+    ) -> bool:
+        """Set a field of one's own profile; whether it changed."""
         if requester.user_id != user_id:
             raise Forbidden("You can only change your own profile")
-        await self.store.set_profile_field(user_id, field, value)
+        if field == "avatar_url" and value:  # "" or null clears it
+            await self.media.check_avatar(value)
+        before = await self.store.profile(self.store.db, user_id)
+        await self.store.set_profile_field(user_id, field, value or None)
+        await self.directory.reindex(user_id)
+        return before is None or before[field] != (value or None)
 
 
 def _password_auth_user(auth: dict) -> str | None:

@@ -18,7 +18,8 @@ def create_app(hs: Homeserver) -> web.Application:
     """One application serving the client API; it closes ``hs`` on cleanup."""
     limit = hs.config.limits.max_body_bytes
     # Bodies are read as sent: client_api/content_encoding.py decodes them within the limit.
-    app = web.Application(middlewares=middlewares(limit), client_max_size=limit,
+    app = web.Application(middlewares=middlewares(limit, hs.config.media.max_upload_bytes),
+                          client_max_size=limit,
                           handler_args={"auto_decompress": False})
     app[HOMESERVER] = hs
     client_api.setup(app, hs)

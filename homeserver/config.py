@@ -107,6 +107,45 @@ class Federation:
 
 
 @dataclass
+class E2ee:
+    # New DMs are end-to-end encrypted (m.room.encryption, megolm) when true;
+    # published to clients as io.element.e2ee.default in /.well-known/matrix/client.
+    default: bool = False
+
+
+@dataclass
+class Voip:
+    # TURN servers for calls; empty: /voip/turnServer answers {}.
+    turn_uris: list[str] = field(default_factory=list)
+    # The secret shared with the TURN server (coturn's static-auth-secret): each
+    # user gets credentials by the TURN REST API scheme (HMAC-SHA1 of "expiry:user").
+    turn_shared_secret: str | None = None
+    turn_user_lifetime: int = optional(86_400_000, min=60_000)  # milliseconds
+
+
+@dataclass
+class MediaConfig:
+    # Where uploads live; null: <data_dir>/media. Several workers must share one path.
+    path: str | None = None
+    max_upload_bytes: int = optional(52_428_800, min=1024)
+    # What one user's uploads may add up to.
+    max_bytes_per_user: int = optional(1_073_741_824, min=1024)
+    # An image with more pixels than this gets no thumbnail (its decoding alone would
+    # cost width x height x 4 bytes): the decompression-bomb bound.
+    max_thumbnail_pixels: int = optional(33_554_432, min=1)
+    # Thumbnails made at once, each on a thread of its own.
+    thumbnail_threads: int = optional(1, min=1, max=16)
+    # /create'd media IDs one user may hold before uploading to them.
+    max_pending_uploads: int = optional(10, min=1)
+
+
+@dataclass
+class UserDirectoryConfig:
+    # true: every local user can be found; false: only those sharing a room with the searcher.
+    search_all_users: bool = False
+
+
+@dataclass
 class Config:
     server_name: str = "localhost"
     public_baseurl: str | None = None
@@ -120,11 +159,19 @@ class Config:
     federation: Federation = field(default_factory=Federation)
     typing: Typing = field(default_factory=Typing)
     presence: PresenceConfig = field(default_factory=PresenceConfig)
+    e2ee: E2ee = field(default_factory=E2ee)
+    voip: Voip = field(default_factory=Voip)
+    media: MediaConfig = field(default_factory=MediaConfig)
+    user_directory: UserDirectoryConfig = field(default_factory=UserDirectoryConfig)
     log_level: str = optional("info", choices={"debug", "info", "warning", "error"})
 
     @property
     def database_url(self) -> str:
         return self.database or f"sqlite:///{Path(self.data_dir) / 'homeserver.db'}"
+
+    @property
+    def media_path(self) -> Path:
+        return Path(self.media.path) if self.media.path else Path(self.data_dir) / "media"
 
     @property
     def registration_open(self) -> bool:

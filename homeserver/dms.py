@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from homeserver import ids
@@ -43,10 +43,44 @@ def dm_room_id(user_a: str, user_b: str) -> str:
     return f"!{opaque}:{ids.server_of(low)}"
 
 
+ENCRYPTION = "m.room.encryption"
+MEGOLM = "m.megolm.v1.aes-sha2"
+
+
 @dataclass(frozen=True)
 class DmResolution:
     room_id: str
     created: bool
+
+
+@dataclass(frozen=True)
+class DmWish:
+    """What the starter asked of the DM (createRoom's fields): applied when the room is
+    made; of an existing room only encryption is kept, turned on if it was asked for and
+    is missing, never off."""
+
+    initial_state: list[dict[str, Any]] = field(default_factory=list)
+    name: str | None = None
+    topic: str | None = None
+    power_level_content_override: dict[str, Any] | None = None
+    # The server's e2ee default: encrypt the room if it is new, leave an old one be.
+    encrypt_if_new: bool = False
+
+    def encryption(self, new: bool) -> dict[str, Any] | None:
+        """The m.room.encryption content asked for, if any."""
+        for state in self.initial_state:
+            if state["type"] == ENCRYPTION and state.get("state_key", "") == "":
+                return state.get("content", {})
+        return {"algorithm": MEGOLM} if new and self.encrypt_if_new else None
+
+    def spec(self, other: str) -> RoomSpec:
+        initial_state = list(self.initial_state)
+        default = self.encryption(new=True)
+        if default is not None and not any(s["type"] == ENCRYPTION for s in initial_state):
+            initial_state.append({"type": ENCRYPTION, "content": default, "state_key": ""})
+        return RoomSpec(preset="trusted_private_chat", invite=[other], is_direct=True,
+                        name=self.name, topic=self.topic, initial_state=initial_state,
+                        power_level_content_override=self.power_level_content_override)
 
 
 class DmService:
@@ -62,19 +96,25 @@ class DmService:
         self.clock = clock
         self.federation = federation
 
-    async def resolve(self, me: str, other: str) -> DmResolution:
-        """The pair's room, made on first use; both users end up in it again."""
+    async def resolve(self, me: str, other: str, wish: DmWish | None = None) -> DmResolution:
+        """The pair's room, made on first use (as ``wish`` asks); both users end up in
+        it again."""
         if me == other:
             raise MatrixError("You cannot start a DM with yourself", status=400,
                               errcode="M_INVALID_PARAM")
         if self.federation.connected and ids.is_valid_user_id(other) \
                 and ids.server_of(other) != self.rooms.server_name:
-            return await self.federation.gateway.resolve_dm(me, other)
+            resolved = await self.federation.gateway.resolve_dm(me, other)
+            if wish is not None and wish.encryption(resolved.created) is not None:
+                await self._encrypt_elsewhere(resolved.room_id, me, wish, resolved.created)
+            return resolved
         await self.rooms.check_local_user(other)
-        return await self.resolve_here(me, other)
+        return await self.resolve_here(me, other, wish)
 
-    async def resolve_here(self, me: str, other: str) -> DmResolution:
+    async def resolve_here(self, me: str, other: str,
+                           wish: DmWish | None = None) -> DmResolution:
         """Resolve a pair whose room lives on this server (``me`` is local)."""
+        wish = wish or DmWish()
         low, high = dm_pair(me, other)
         async with self.rooms.writes.transaction() as txn:
             await txn.lock_pair(low, high)
@@ -83,10 +123,10 @@ class DmService:
             if room_id is None:
                 room_id = dm_room_id(low, high)
                 await self.store.insert_pair(txn.conn, low, high, room_id, self.clock.time_ms())
-                spec = RoomSpec(preset="trusted_private_chat", invite=[other], is_direct=True)
-                await self.rooms.create_in(txn, room_id, me, spec)
+                await self.rooms.create_in(txn, room_id, me, wish.spec(other))
             else:
                 await self._bring_back(txn, room_id, me, other)
+                await self._keep_encryption(txn, room_id, me, wish.encryption(new=False))
             for user in (low, high):  # in one order everywhere: no two writes deadlock
                 await txn.lock_user(user)
             await self.user_data.add_to_direct(txn, me, other, room_id)
@@ -163,6 +203,24 @@ class DmService:
             await self.rooms.set_membership(txn, room_id, me, me, "join")
         if theirs in ("leave", None):
             await self.rooms.set_membership(txn, room_id, me, other, "invite", is_direct=True)
+
+    async def _keep_encryption(self, txn: WriteTxn, room_id: str, me: str,
+                               asked: dict[str, Any] | None) -> None:
+        """Turn on the encryption the caller asked for, as the caller; the room's power
+        levels decide (Forbidden, never a silently less private room). Never off."""
+        if asked is None:
+            return
+        if await self.events.state_events(txn.conn, room_id, [(ENCRYPTION, "")]):
+            return
+        await self.rooms.writer.append(txn, room_id, me, ENCRYPTION, asked, "")
+
+    async def _encrypt_elsewhere(self, room_id: str, me: str, wish: DmWish,
+                                 new: bool) -> None:
+        """The same for a pair's room resolved through another server."""
+        async with self.rooms.writes.transaction(room_id) as txn:
+            if await self._membership(txn, room_id, me) != "join":
+                raise Forbidden("Join the DM before asking for its encryption")
+            await self._keep_encryption(txn, room_id, me, wish.encryption(new))
 
     async def _membership(self, txn: WriteTxn, room_id: str, user_id: str) -> str | None:
         row = await self.events.membership(txn.conn, room_id, user_id)

@@ -15,6 +15,7 @@ from homeserver.accounts import AccountService
 from homeserver.channels import RoomChannels
 from homeserver.clock import Clock
 from homeserver.config import Config
+from homeserver.deactivation import Deactivation
 from homeserver.dms import DmService
 from homeserver.e2e.backup import KeyBackupService
 from homeserver.e2e.cross_signing import CrossSigningService
@@ -25,21 +26,29 @@ from homeserver.e2e.to_device import ToDeviceService
 from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.gateway import FederationDoor
+from homeserver.media.files import MediaFiles
+from homeserver.media.repository import MediaRepository
 from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.passwords import PasswordHasher
 from homeserver.peers import Peers
 from homeserver.positions import StreamPositions
 from homeserver.presence import PresenceService
+from homeserver.profiles import ProfileService
 from homeserver.ratelimit import Buckets, MemoryBuckets, RateLimiter
+from homeserver.room_directory import RoomDirectoryService
+from homeserver.rooms.aggregations import Aggregations
 from homeserver.rooms.building import EventBuilder
 from homeserver.rooms.history import RoomHistory
+from homeserver.rooms.indexing import EventIndexer
 from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.persisting import EventPersister
 from homeserver.rooms.reading import RoomReader
 from homeserver.rooms.received import ReceivedEvents
+from homeserver.rooms.relations import RelationsReader
 from homeserver.rooms.service import RoomService
 from homeserver.rooms.transactions import Writes
 from homeserver.rooms.writer import EventWriter
+from homeserver.search import SearchService
 from homeserver.storage import Database, connect
 from homeserver.storage.accounts import AccountStore
 from homeserver.storage.device_messages import DeviceMessageStore
@@ -49,14 +58,20 @@ from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
 from homeserver.storage.invites import InviteStore
 from homeserver.storage.key_backup import KeyBackupStore
+from homeserver.storage.media import MediaStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.receipts import ReceiptStore
+from homeserver.storage.relations import RelationStore
+from homeserver.storage.room_directory import RoomDirectoryStore
+from homeserver.storage.search import SearchStore
 from homeserver.storage.stream import rollback_frees_position, settled_position
 from homeserver.storage.user_data import UserDataStore
+from homeserver.storage.user_directory import UserDirectoryStore
 from homeserver.sync.devices import DeviceSync
 from homeserver.sync.service import SyncService
 from homeserver.typing import TypingService
 from homeserver.user_data import UserDataService
+from homeserver.user_directory import UserDirectory
 
 SIGNING_KEY_FILE = "signing.key"
 
@@ -72,8 +87,11 @@ class Homeserver:
     channels: RoomChannels
     ratelimiter: RateLimiter
     accounts: AccountService
+    profiles: ProfileService
     rooms: RoomService
     reader: RoomReader
+    relations: RelationsReader
+    search: SearchService
     history: RoomHistory
     dms: DmService
     user_data: UserDataService
@@ -88,6 +106,10 @@ class Homeserver:
     cross_signing: CrossSigningService
     to_device: ToDeviceService
     key_backup: KeyBackupService
+    deactivation: Deactivation
+    room_directory: RoomDirectoryService
+    media: MediaRepository
+    user_directory: UserDirectory
 
     @property
     def server_name(self) -> str:
@@ -97,6 +119,7 @@ class Homeserver:
         self.typing.close()
         self.presence.close()
         self.accounts.close()
+        self.media.close()
         await self.ephemeral.close()
         await self.ratelimiter.close()
         self.positions.close()
@@ -147,6 +170,7 @@ async def build_homeserver(config: Config, clock: Clock | None = None) -> Homese
     server = wire(config, clock, db, key, notifier, positions, ephemeral, buckets)
     server.presence.start()
     await server.accounts.start()
+    await server.user_directory.backfill()
     return server
 
 
@@ -158,20 +182,25 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
     receipt_store, user_data_store = ReceiptStore(db), UserDataStore(db)
     peer_store = FederationStore(db)
     invite_store = InviteStore(db)
+    relation_store, search_store = RelationStore(db), SearchStore(db)
+    indexer = EventIndexer(relation_store, search_store)
     channels = RoomChannels(event_store, dm_store)
     writes = Writes(db, positions, notifier)
     builder = EventBuilder(event_store, key, name, clock)
     persister = EventPersister(event_store, channels, name,
-                               peer_store if config.federation.enabled else None)
+                               peer_store if config.federation.enabled else None, indexer)
     writer = EventWriter(event_store, invite_store, builder, persister, clock)
     federation = FederationDoor()
+    media = MediaRepository(MediaStore(db), MediaFiles(config.media_path), config.media, name,
+                            clock)
+    directory = UserDirectory(UserDirectoryStore(db), config.user_directory.search_all_users)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writes, channels,
                                 federation, clock)
     invites = RemoteInvites(writer, writes, name, invite_store, dm_store, user_data, federation,
                             clock, config.federation.max_pending_invites)
-    rooms = RoomService(writer, writes, event_store, dm_store, account_store, invites, name,
-                        clock)
-    reader = RoomReader(event_store, positions, clock)
+    rooms = RoomService(writer, writes, event_store, dm_store, account_store, invites,
+                        indexer, name, clock)
+    reader = RoomReader(event_store, positions, clock, Aggregations(relation_store))
     history = RoomHistory(event_store)
     typing = TypingService(event_store, channels, notifier, federation, ephemeral, clock,
                            config.typing.max_timeout_ms)
@@ -183,6 +212,9 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
     key_store, device_messages = E2eKeyStore(db), DeviceMessageStore(db)
     device_lists = DeviceLists(device_messages, event_store, channels)
     cleanup = DeviceCleanup(key_store, device_messages, writes, device_lists)
+    accounts = AccountService(account_store, notifier, ratelimiter, name, clock,
+                              PasswordHasher(config.limits.password_hash_threads), directory,
+                              media, cleanup.devices_removed)
     return Homeserver(
         config=config,
         clock=clock,
@@ -192,11 +224,12 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         positions=positions,
         channels=channels,
         ratelimiter=ratelimiter,
-        accounts=AccountService(account_store, notifier, ratelimiter, name, clock,
-                                PasswordHasher(config.limits.password_hash_threads),
-                                cleanup.devices_removed),
+        accounts=accounts,
+        profiles=ProfileService(accounts, rooms),
         rooms=rooms,
         reader=reader,
+        relations=RelationsReader(relation_store, event_store, reader),
+        search=SearchService(search_store, event_store, reader),
         history=history,
         dms=DmService(rooms, user_data, dm_store, event_store, receipt_store, account_store,
                       federation, clock),
@@ -214,4 +247,9 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         cross_signing=CrossSigningService(key_store, writes, device_lists, name),
         to_device=ToDeviceService(device_messages, writes, positions, name, clock),
         key_backup=KeyBackupService(KeyBackupStore(db), writes),
+        deactivation=Deactivation(accounts, rooms, event_store),
+        room_directory=RoomDirectoryService(rooms, RoomDirectoryStore(db), event_store, name,
+                                            clock),
+        media=media,
+        user_directory=directory,
     )

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -177,3 +179,31 @@ class Api:
 @pytest.fixture
 def api(client: TestClient) -> Api:
     return Api(client)
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true: the browser tests must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        unavailable("the playwright package is not installed")
+    if shutil.which(CHROMIUM) is None:
+        unavailable(f"no Chromium at {CHROMIUM}")
+    async with async_playwright() as playwright:
+        try:
+            browser = await playwright.chromium.launch(executable_path=CHROMIUM,
+                                                       args=["--no-sandbox"])
+        except Exception as exc:  # the browser cannot start on this machine
+            unavailable(f"Chromium does not start: {exc}")
+        yield browser
+        await browser.close()

@@ -51,8 +51,11 @@ ENDPOINTS: list[tuple[str, str, bool, list[str]]] = [
      ["m.fully_read", "m.read", "m.read.private"]),
     ("PUT", "/_matrix/client/v3/rooms/{room}/redact/{event}/t", True, ["reason"]),
     ("POST", "/_matrix/client/v3/user/{user}/filter", True, ["room", "presence"]),
+    ("POST", "/_matrix/client/v3/user_directory/search", True, ["search_term", "limit"]),
+    ("POST", "/_matrix/client/v3/search", True, ["search_categories"]),
 ]
 OK_BODIES = {
+    "/_matrix/client/v3/search": {"search_categories": {"room_events": {"search_term": "x"}}},
     "/_matrix/client/v3/register": {"username": "newname", "auth": {"type": "m.login.dummy"}},
     "/_matrix/client/v3/login": {"type": "m.login.password", "user": "alice",
                                  "password": "hunter2!"},

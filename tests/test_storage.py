@@ -13,11 +13,12 @@ from homeserver.storage.migrations import migrations_for, upgrade
 async def test_upgrade_applies_once_and_records_version(database_url: str) -> None:
     db = await connect(database_url)
     try:
-        latest = migrations_for(db.dialect)[-1].version
-        assert await upgrade(db, 1) == latest
-        assert await upgrade(db, 2) == latest
+        versions = [m.version for m in migrations_for(db.dialect)]
+        assert await upgrade(db, 1) == versions[-1]
+        assert await upgrade(db, 2) == versions[-1]
         rows = await db.fetch("SELECT version, applied_ts FROM schema_version ORDER BY version")
-        assert [r["version"] for r in rows] == list(range(1, latest + 1))
+        # Each migration file once, in order.
+        assert [r["version"] for r in rows] == [m.version for m in migrations_for(db.dialect)]
         assert all(r["applied_ts"] == 1 for r in rows)
     finally:
         await db.close()
@@ -29,7 +30,7 @@ async def test_workers_starting_together_apply_each_upgrade_once(database_url: s
         results = await asyncio.gather(*(upgrade(db, 1) for db in dbs))
         assert len(set(results)) == 1
         count = await dbs[0].fetchval("SELECT COUNT(*) FROM schema_version")
-        assert count == results[0]
+        assert count == len(migrations_for(dbs[0].dialect))
     finally:
         for db in dbs:
             await db.close()

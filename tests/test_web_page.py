@@ -6,45 +6,13 @@ browser the tests skip with the reason, except under CI=true, where they fail.
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from client_api.ws_frames import OPEN_SOCKETS
 from homeserver.app import create_app
 from homeserver.services import build_homeserver
-from tests.conftest import make_config
-
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (CI=true: the browser tests must run)")
-    pytest.skip(reason)
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    if shutil.which(CHROMIUM) is None:
-        _unavailable(f"no Chromium at {CHROMIUM}")
-    async with async_playwright() as playwright:
-        try:
-            browser = await playwright.chromium.launch(executable_path=CHROMIUM,
-                                                       args=["--no-sandbox"])
-        except Exception as exc:  # the browser cannot start on this machine
-            _unavailable(f"Chromium does not start: {exc}")
-        yield browser
-        await browser.close()
+from tests.conftest import ARTIFACTS, make_config
 
 
 async def open_page(browser: Any, base: str, username: str,
@@ -88,7 +56,7 @@ async def test_two_people_chat_live_in_the_browser(browser: Any, tmp_path: Path,
 
     await alice.fill("#compose", "are you there?")
     await alice.press("#compose", "Enter")
-    thread = bob.locator(".thread", has_text="@alice:test.local")
+    thread = bob.locator('.thread[data-user="@alice:test.local"]')  # shown as "alice"
     await expect(thread.locator(".badge")).to_have_text("1")
     await expect(thread.locator(".last")).to_have_text("are you there?")
     await thread.click()
@@ -126,4 +94,40 @@ async def test_two_people_chat_live_in_the_browser(browser: Any, tmp_path: Path,
     await bob.screenshot(path=ARTIFACTS / "bob.png")
     await alice_context.close()  # alice closes her last tab
     await expect(bob.locator("#peer-dot")).to_have_class("dot offline")
+    await bob_context.close()
+
+
+async def test_an_encrypted_message_shows_as_a_notice(browser: Any, tmp_path: Path,
+                                                      aiohttp_client: Any) -> None:
+    """The page holds no keys: an m.room.encrypted event is a clear one-line notice, in the
+    conversation and in the list, never a blank bubble or a broken page."""
+    from playwright.async_api import expect
+
+    client = await aiohttp_client(create_app(await build_homeserver(make_config(tmp_path))))
+    base = str(client.make_url("/"))
+    alice_context, alice = await open_page(browser, base, "alice")
+    errors: list[str] = []
+    alice.on("pageerror", lambda exc: errors.append(str(exc)))
+    bob_context = (await open_page(browser, base, "bob"))[0]  # bob must exist first
+    room = await start_dm(alice, "@bob:test.local")
+    login = await client.post("/_matrix/client/v3/login", json={
+        "type": "m.login.password", "user": "bob", "password": "hunter2!"})
+    token = (await login.json())["access_token"]
+    await client.post(f"/_matrix/client/v3/rooms/{room}/join", json={},
+                      headers={"Authorization": f"Bearer {token}"})
+    sent = await client.put(
+        f"/_matrix/client/v3/rooms/{room}/send/m.room.encrypted/e1",
+        json={"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEnAC...",
+              "sender_key": "k", "device_id": "D", "session_id": "s"},
+        headers={"Authorization": f"Bearer {token}"})
+    assert sent.status == 200
+    notice = "Encrypted message — open it in an app with your keys"
+    await expect(alice.locator("#messages li.encrypted", has_text=notice)).to_be_visible()
+    await expect(alice.locator(".thread .last")).to_have_text(notice)
+    await alice.reload()  # from history too, not only live
+    await alice.wait_for_selector("#me:text('@alice:test.local')")
+    await alice.click(".thread")
+    await expect(alice.locator("#messages li.encrypted", has_text=notice)).to_be_visible()
+    assert errors == []
+    await alice_context.close()
     await bob_context.close()

@@ -5,6 +5,9 @@
 const V3 = "/_matrix/client/v3";
 const UNSTABLE = "/_matrix/client/unstable";
 const TYPING_IDLE_MS = 4000;
+const ENCRYPTED = "m.room.encrypted";
+const ENCRYPTED_NOTICE = "Encrypted message — open it in an app with your keys";
+const SHOWN_TYPES = new Set(["m.room.message", ENCRYPTED]);
 const $ = (id) => document.getElementById(id);
 
 const state = { me: null, csrf: null, dms: new Map(), peer: null, room: null,
@@ -89,7 +92,7 @@ function renderList() {
                                 { className: "badge", textContent: dm.unread_count || "" });
     badge.setAttribute("aria-label", `${dm.unread_count || 0} unread`);
     const last = Object.assign(document.createElement("span"), {
-      className: "last", textContent: dm.latest_event ? dm.latest_event.content.body || "" : "" });
+      className: "last", textContent: dm.latest_event ? displayText(dm.latest_event) : "" });
     button.append(dot, name, badge, last);
     button.addEventListener("click", () => openConversation(dm.user_id));
     item.append(button);
@@ -126,7 +129,7 @@ function applySync(frame) {
   for (const [roomId, room] of Object.entries(frame.rooms.join || {})) {
     const dm = dmOfRoom(roomId);
     if (!dm) { changed = true; loadList(); continue; }
-    const messages = room.timeline.events.filter((e) => e.type === "m.room.message");
+    const messages = room.timeline.events.filter((e) => SHOWN_TYPES.has(e.type));
     if (messages.length) {
       dm.latest_event = messages[messages.length - 1];
       dm.updated_ts = dm.latest_event.origin_server_ts;
@@ -228,7 +231,7 @@ async function loadHistory(latest) {
   const list = $("messages");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   for (const event of page.chunk) {
-    if (event.type === "m.room.message") showMessage(event, !latest);
+    if (SHOWN_TYPES.has(event.type)) showMessage(event, !latest);
   }
   if (latest && page.chunk.length) markRead(page.chunk[0]);
   if (latest || atBottom) list.scrollTop = list.scrollHeight;
@@ -242,12 +245,20 @@ function showMessage(event, older = false) {
     (event.sender === state.me && [...list.querySelectorAll(".mine:not([data-id])")]
       .find((li) => li.textContent === event.content.body));
   if (pending) { pending.classList.remove("pending"); pending.dataset.id = event.event_id; return; }
-  const item = bubble(event.content.body || "", event.sender === state.me);
+  const item = bubble(displayText(event), event.sender === state.me);
+  if (event.type === ENCRYPTED) item.classList.add("encrypted");
   item.dataset.id = event.event_id;
   item.dataset.ts = event.origin_server_ts;
   const later = [...list.children].find((li) => Number(li.dataset.ts) > event.origin_server_ts);
   if (older || later) list.insertBefore(item, later || list.firstChild); else list.append(item);
   if (!older) list.scrollTop = list.scrollHeight;
+}
+
+// This page holds no keys: an encrypted message is named as such, never shown blank.
+function displayText(event) {
+  if (event.type === ENCRYPTED) return ENCRYPTED_NOTICE;
+  const body = event.content && event.content.body;
+  return typeof body === "string" ? body : "";
 }
 
 function bubble(text, mine) {

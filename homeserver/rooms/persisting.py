@@ -1,6 +1,7 @@
 """Persisting an event, ours or another server's: one step for both.
 
-Takes the event's stream position, stores it with the room's new state, and
+Takes the event's stream position, stores it with the room's new state and
+what is derived from it (its relation, its search text: ``indexing.py``), and
 announces it (after the commit) on the room's channel, and to a membership's
 target, who may not listen to the room yet. Our own events are also queued,
 in the same transaction, for every other server in the room.
@@ -14,6 +15,7 @@ from homeserver.channels import OUTBOX_CHANNEL, RoomChannels, user_channel
 from homeserver.events.canonical import canonical_json
 from homeserver.ids import server_of
 from homeserver.models import StoredEvent
+from homeserver.rooms.indexing import EventIndexer
 from homeserver.rooms.transactions import WriteTxn
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
@@ -21,18 +23,22 @@ from homeserver.storage.federation import FederationStore
 
 class EventPersister:
     def __init__(self, events: EventStore, channels: RoomChannels, server_name: str,
-                 outbox: FederationStore | None) -> None:
+                 outbox: FederationStore | None, indexer: EventIndexer) -> None:
         self.events = events
+        self.indexer = indexer
         self.channels = channels
         self.server_name = server_name
         self.outbox = outbox  # None: federation off, nothing is queued for other servers
 
     async def persist(self, txn: WriteTxn, event_id: str, pdu: dict[str, Any], ours: bool,
                       pdu_json: str | None = None) -> StoredEvent:
+        if ours:
+            await self.indexer.check_new(txn.conn, event_id, pdu)
         # The position is taken last, by the insert: the shorter a position is in
         # flight, the sooner tokens pass it.
         event = await self.events.insert_event(txn.conn, event_id, pdu, pdu_json)
         txn.took(event.stream_ordering)
+        await self.indexer.record(txn.conn, event)
         await self._announce(txn, event)
         if ours:
             await self._queue_for_other_servers(txn, event, pdu_json)

@@ -10,6 +10,7 @@ from homeserver.clock import Clock
 from homeserver.errors import Forbidden, MatrixError, NotFound
 from homeserver.models import StoredEvent
 from homeserver.rooms import presets
+from homeserver.rooms.indexing import EventIndexer
 from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.transactions import Writes, WriteTxn
 from homeserver.rooms.writer import ROOM_VERSION, EventWriter
@@ -42,9 +43,10 @@ class RoomSpec:
 
 class RoomService:
     def __init__(self, writer: EventWriter, writes: Writes, events: EventStore, dms: DmStore,
-                 accounts: AccountStore, invites: RemoteInvites, server_name: str,
-                 clock: Clock) -> None:
+                 accounts: AccountStore, invites: RemoteInvites, indexer: EventIndexer,
+                 server_name: str, clock: Clock) -> None:
         self.writer = writer
+        self.indexer = indexer
         self.writes = writes
         self.invites = invites
         self.events = events
@@ -97,6 +99,8 @@ class RoomService:
             raise Forbidden("Federation with other servers is not enabled")
         if not await self.accounts.user_exists(user_id):
             raise NotFound(f"Unknown user {user_id}")
+        if await self.accounts.is_deactivated(user_id):
+            raise Forbidden(f"{user_id} has deactivated their account")
 
     async def send(self, sender: str, device_id: str, room_id: str, event_type: str,
                    content: dict[str, Any], txn_id: str | None = None,
@@ -151,6 +155,7 @@ class RoomService:
             event = await self.writer.append(txn, room_id, sender, "m.room.redaction", content,
                                              extra={"redacts": target_id})
             await self.events.mark_redacted(txn.conn, target_id, event.event_id)
+            await self.indexer.forget(txn.conn, target_id)
             await self.events.record_txn(txn.conn, sender, device_id, scope, txn_id,
                                          event.event_id, self.clock.time_ms())
         return event.event_id
@@ -198,6 +203,14 @@ class RoomService:
 
     async def joined_rooms(self, user_id: str) -> list[str]:
         return [r["room_id"] for r in await self.events.rooms_of_user(user_id, ["join"])]
+
+    async def refresh_member_profile(self, user_id: str) -> None:
+        """A join event with the user's current profile in each room they are joined to."""
+        for room_id in await self.joined_rooms(user_id):
+            async with self.writes.transaction(room_id) as txn:
+                row = await self.events.membership(txn.conn, room_id, user_id)
+                if row is not None and row["membership"] == "join":  # may have left since
+                    await self.set_membership(txn, room_id, user_id, user_id, "join")
 
     async def forget(self, user_id: str, room_id: str) -> None:
         row = await self.events.membership(self.events.db, room_id, user_id)

@@ -18,18 +18,33 @@ class AccountStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def create_user(self, user_id: str, password_hash: str | None, now_ms: int) -> bool:
+    async def create_user(self, user_id: str, password_hash: str | None, now_ms: int,
+                          displayname: str | None = None) -> bool:
         """Insert the user; False when the ID is taken (the UNIQUE key decides)."""
         changed = await self.db.execute(
-            "INSERT INTO users (user_id, password_hash, created_ts) VALUES ($1, $2, $3)"
-            " ON CONFLICT (user_id) DO NOTHING",
-            user_id, password_hash, now_ms,
+            "INSERT INTO users (user_id, password_hash, created_ts, displayname)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO NOTHING",
+            user_id, password_hash, now_ms, displayname,
         )
         return changed == 1
 
     async def user_exists(self, user_id: str) -> bool:
         row = await self.db.fetchrow("SELECT 1 FROM users WHERE user_id = $1", user_id)
         return row is not None
+
+    async def is_deactivated(self, user_id: str) -> bool:
+        return bool(await self.db.fetchval(
+            "SELECT deactivated FROM users WHERE user_id = $1", user_id))
+
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None:
+        await self.db.execute("UPDATE users SET password_hash = $2 WHERE user_id = $1",
+                              user_id, password_hash)
+
+    async def deactivate(self, user_id: str) -> None:
+        """Refuse the account from now on; its row stays, so its ID is never reused."""
+        await self.db.execute(
+            "UPDATE users SET deactivated = TRUE, password_hash = NULL WHERE user_id = $1",
+            user_id)
 
     async def password_hash(self, user_id: str) -> str | None:
         return await self.db.fetchval(
@@ -69,10 +84,24 @@ class AccountStore:
             )
 
     async def token_owner(self, token_hash: str) -> TokenOwner | None:
+        # A deactivated account's tokens are deleted; the join refuses one a racing
+        # login might still have added.
         row = await self.db.fetchrow(
-            "SELECT user_id, device_id FROM access_tokens WHERE token_hash = $1", token_hash
+            "SELECT t.user_id, t.device_id FROM access_tokens t"
+            " JOIN users u ON u.user_id = t.user_id"
+            " WHERE t.token_hash = $1 AND NOT u.deactivated", token_hash
         )
         return TokenOwner(row["user_id"], row["device_id"]) if row else None
+
+    async def delete_other_devices(self, user_id: str, keep_device: str) -> list[str]:
+        """Remove every device of the user but one, with their tokens; return the hashes."""
+        async with self.db.transaction() as conn:
+            rows = await conn.fetch(
+                "DELETE FROM access_tokens WHERE user_id = $1 AND device_id <> $2"
+                " RETURNING token_hash", user_id, keep_device)
+            await conn.execute("DELETE FROM devices WHERE user_id = $1 AND device_id <> $2",
+                               user_id, keep_device)
+        return [r["token_hash"] for r in rows]
 
     async def delete_devices(self, user_id: str, device_id: str | None = None) -> list[str]:
         """Remove one device (or all) with its tokens; return the token hashes removed."""

@@ -28,10 +28,12 @@ from homeserver.rooms.invites import RemoteInvites
 from homeserver.rooms.reading import RoomReader
 from homeserver.storage.events import EventStore
 from homeserver.storage.receipts import ReceiptStore
+from homeserver.storage.summaries import SummaryStore
 from homeserver.storage.user_data import GLOBAL, UserDataStore
 from homeserver.sync.devices import DeviceNews, DeviceSync
 from homeserver.sync.filters import SyncFilter
 from homeserver.sync.listener import Listener, Parked
+from homeserver.sync.summary import RoomSummaries, members_changed
 from homeserver.sync.tokens import make_token
 from homeserver.sync.unread import UnreadCounts
 from homeserver.typing import TypingService
@@ -97,6 +99,7 @@ class SyncService:
         self.events = events
         self.receipts = receipts
         self.unread = UnreadCounts(receipts)
+        self.summaries = RoomSummaries(SummaryStore(events.db))
         self.user_data = user_data
         self.reader = reader
         self.channels = channels
@@ -265,7 +268,8 @@ class SyncService:
                 result.rooms["join"][room_id] = room
         elif membership == "invite":
             if membership_is_new:
-                result.rooms["invite"][room_id] = await self._invited_room(room_id, row)
+                result.rooms["invite"][room_id] = await self._invited_room(
+                    room_id, row, request.user_id)
         elif (since is not None and changed_at > since) or (
             since is None and request.sync_filter.room.include_leave
         ):
@@ -285,7 +289,7 @@ class SyncService:
         if typing is not None:
             ephemeral.append({"type": "m.typing", "content": {"user_ids": typing}})
         state = await self._state(room_id, since, timeline, limited, request)
-        return {
+        room: dict[str, Any] = {
             "timeline": await self._timeline_section(request, timeline, limited, upto),
             "state": {"events": await self.reader.format(state, with_room_id=False)},
             "ephemeral": {"events": ephemeral},
@@ -295,6 +299,9 @@ class SyncService:
                 "highlight_count": 0,
             },
         }
+        if since is None or members_changed(timeline) or members_changed(state):
+            room["summary"] = await self.summaries.summary(room_id, request.user_id)
+        return room
 
     async def _timeline(self, room_id: str, since: int | None, upto: int, limit: int,
                         request: SyncRequest) -> tuple[list[StoredEvent], bool]:
@@ -331,15 +338,18 @@ class SyncService:
             state = []
         return [e for e in state if e.event_id not in in_timeline and state_filter.matches(e.pdu)]
 
-    async def _invited_room(self, room_id: str, row: Any) -> dict[str, Any]:
-        state = await self.events.state_events(
-            self.events.db, room_id, [(t, "") for t in INVITE_STATE_TYPES]
-        )
+    async def _invited_room(self, room_id: str, row: Any,
+                            user_id: str) -> dict[str, Any]:
         invite = await self.events.event(self.events.db, row["event_id"])
+        keys = [(t, "") for t in INVITE_STATE_TYPES]
+        if invite is not None:  # the inviter's own member event: their name and avatar
+            keys.append(("m.room.member", invite.sender))
+        state = await self.events.state_events(self.events.db, room_id, keys)
         stripped = [stripped_state(e) for e in state.values()]
         if invite is not None:
             stripped.append(stripped_state(invite))
-        return {"invite_state": {"events": stripped}}
+        return {"invite_state": {"events": stripped},
+                "summary": await self.summaries.summary(room_id, user_id)}
 
     async def _left_room(self, request: SyncRequest, room_id: str, since: int | None,
                          left_at: int) -> dict[str, Any]:

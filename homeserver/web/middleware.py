@@ -92,8 +92,16 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
 FEDERATION_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 
-def request_guard(max_bytes: int) -> Callable:
-    """Refuse, before any handler runs, bodies over the limit and NULs in the URL."""
+# Media uploads: POST /_matrix/media/{v3,r0,v1}/upload and PUT .../upload/{server}/{id}.
+_UPLOAD_PATH = re.compile(r"/_matrix/media/(?:v3|r0|v1)/upload(?:/[^/]+/[^/]+)?")
+
+
+def request_guard(max_bytes: int, upload_max_bytes: int = 0) -> Callable:
+    """Refuse, before any handler runs, bodies over the limit and NULs in the URL.
+
+    Uploads have a limit of their own (``media.max_upload_bytes``); their handler
+    streams the body to disk and stops reading past it, whatever the header said.
+    """
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -101,6 +109,8 @@ def request_guard(max_bytes: int) -> Callable:
         if request.path.startswith("/_matrix/federation/"):
             limit = max(max_bytes, FEDERATION_MAX_BODY_BYTES)
             request = request.clone(client_max_size=limit)
+        elif upload_max_bytes and _UPLOAD_PATH.fullmatch(request.path):
+            limit = upload_max_bytes
         if request.content_length is not None and request.content_length > limit:
             raise TooLarge("Request body too large")
         if "\x00" in request.path or "\x00" in request.query_string or "%00" in request.raw_path:
@@ -141,6 +151,7 @@ async def upgraded_sockets(request: web.Request, handler: Handler) -> web.Stream
         return socket
 
 
-def middlewares(max_body_bytes: int) -> list:
+def middlewares(max_body_bytes: int, upload_max_bytes: int = 0) -> list:
     """Outermost first: log everything, answer CORS, then map errors."""
-    return [access_log, cors, matrix_errors, upgraded_sockets, request_guard(max_body_bytes)]
+    return [access_log, cors, matrix_errors, upgraded_sockets,
+            request_guard(max_body_bytes, upload_max_bytes)]
