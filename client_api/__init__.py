@@ -9,8 +9,10 @@ from client_api import (
     account_settings,
     context,
     cookie_auth,
+    device_deletion,
     discovery,
     dms,
+    keys,
     login,
     media,
     presence,
@@ -20,9 +22,11 @@ from client_api import (
     relations,
     room_directory,
     room_events,
+    room_keys,
     rooms,
     search,
     sync,
+    to_device,
     typing,
     user_data,
     user_directory,
@@ -46,6 +50,7 @@ ROUTE_TABLES = [
     account_settings.routes, room_directory.routes, media.routes,
     user_directory.routes,
     relations.routes, context.routes, search.routes,
+    keys.routes, to_device.routes, room_keys.routes, device_deletion.routes,
 ]
 
 

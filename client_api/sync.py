@@ -45,6 +45,7 @@ async def sync(request: web.Request) -> web.Response:
         since=parse_token(since) if since else None,
         typing_since=parse_serial(since, 0) if since else None,
         presence_since=parse_serial(since, 1) if since else None,
+        to_device_since=parse_serial(since, 2) if since else None,
         set_presence=set_presence,
         sync_filter=await _filter(request, who.user_id),
         full_state=full_state == "true",

@@ -6,6 +6,12 @@ pair's channel. The first server frame, ``ready``, says the subscription is
 live and carries the room ID and the peer's presence. Frames from the client
 become events (idempotent on txn_id) or typing/presence changes; everything new in the DM, from any
 socket, HTTP or worker, comes back as a server frame.
+
+The socket also carries what end-to-end encryption needs, as /sync does: the
+device's to-device messages (``{"type": "to_device", "events", "position"}``,
+kept until the client sends ``{"type": "to_device_ack", "position"}`` or a sync
+token past them comes back) and ``{"type": "device_lists", "changed": [user]}``
+when the peer's or the user's own devices or keys change.
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from client_api.ws_frames import (
     FrameSender,
     MessageFrame,
     PresenceFrame,
+    ToDeviceAckFrame,
     answer_frames,
     close_on_failure,
     socket_endpoint,
 )
 from homeserver.accounts import Requester
+from homeserver.channels import user_channel
 from homeserver.dms import DmWish
 from homeserver.errors import BadJson
 from homeserver.notifier import Subscription
@@ -59,7 +67,8 @@ async def _serve(sender: FrameSender, server: Homeserver, who: Requester, room_i
                  peer: str, channel: str) -> None:
     ws = sender.ws
     queue = server.config.limits.socket_queue
-    with server.notifier.subscribe([channel], max_queued=queue) as subscription:
+    channels = [channel, user_channel(who.user_id)]
+    with server.notifier.subscribe(channels, max_queued=queue) as subscription:
         await subscription.ready()
         # From here nothing published in the DM can be missed; the client may rely on it.
         presence = (await server.presence.contents([peer]))[peer]
@@ -85,6 +94,9 @@ async def handle_frame(server: Homeserver, who: Requester, frame: Frame,
     if isinstance(frame, PresenceFrame):
         await server.presence.set_presence(who.user_id, frame.status)
         return None
+    if isinstance(frame, ToDeviceAckFrame):
+        await server.to_device.acknowledge(who.user_id, who.device_id, frame.position)
+        return None
     if room_id is None:
         raise BadJson("room_id is required on this socket")
     if isinstance(frame, MessageFrame):
@@ -102,14 +114,23 @@ async def _relay(sender: FrameSender, server: Homeserver, subscription: Subscrip
                  who: Requester, room_id: str, peer: str) -> None:
     """Turn channel messages into server frames until the socket closes."""
     typing_seen: set[str] = set()
+    to_device_sent = await _push_to_device(sender, server, who, 0)
+    own_channel = user_channel(who.user_id)
     while not sender.ws.closed:
         message = await subscription.next()
         if subscription.overflowed:  # it fell too far behind to catch up here
             await sender.cut_off()
             return
-        payload = message[1]
+        channel, payload = message
         kind = payload.get("kind")
-        if kind == "event":
+        if kind == "to_device":
+            to_device_sent = await _push_to_device(sender, server, who, to_device_sent)
+        elif kind == "device_list" and payload.get("user_id") in (peer, who.user_id):
+            await sender.send({"type": "device_lists", "changed": [payload["user_id"]],
+                               "left": []})
+        elif channel == own_channel:
+            continue  # the user's other news (invites, account data) is not this DM's
+        elif kind == "event":
             event = await server.reader.event(who.user_id, room_id, payload["event_id"])
             if event["type"] in RELAYED_TYPES:
                 await sender.send({"type": "message", "event": event})
@@ -123,3 +144,14 @@ async def _relay(sender: FrameSender, server: Homeserver, subscription: Subscrip
             await sender.send({"type": "presence", "user_id": peer,
                                "presence": content["presence"],
                                 "last_active_ago": content.get("last_active_ago")})
+
+
+async def _push_to_device(sender: FrameSender, server: Homeserver, who: Requester,
+                          after: int) -> int:
+    """Send the device's to-device messages past ``after``; the position sent up to."""
+    while True:
+        events, position = await server.to_device.pending(who.user_id, who.device_id, after)
+        if not events:
+            return after
+        await sender.send({"type": "to_device", "events": events, "position": position})
+        after = position

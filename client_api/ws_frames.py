@@ -5,6 +5,7 @@ Client frames::
     {"type": "message", "body": "...", "txn_id": "..."[, "room_id": "..."]}
     {"type": "typing", "status": "start" | "stop"[, "room_id": "..."]}
     {"type": "presence", "status": "online" | "unavailable"}
+    {"type": "to_device_ack", "position": <the position of a to_device frame>}
 
 Every frame a client sends is answered or refused, and the socket lives on:
 a frame that is not JSON, not an object, of the wrong shape, nested too deep
@@ -65,9 +66,16 @@ class PresenceFrame:
     status: str = limit(choices={"online", "unavailable"})
 
 
+@dataclass
+class ToDeviceAckFrame:
+    """The client holds the to-device messages up to ``position``: they may go."""
+
+    position: int = limit(min=0, max=2**53 - 1)
+
+
 FRAMES: dict[str, type] = {"message": MessageFrame, "typing": TypingFrame,
-                           "presence": PresenceFrame}
-Frame = MessageFrame | TypingFrame | PresenceFrame
+                           "presence": PresenceFrame, "to_device_ack": ToDeviceAckFrame}
+Frame = MessageFrame | TypingFrame | PresenceFrame | ToDeviceAckFrame
 Answer = Callable[[Frame], Awaitable[dict[str, Any] | None]]
 
 

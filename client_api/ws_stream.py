@@ -68,6 +68,7 @@ async def _push_syncs(sender: FrameSender, server: Homeserver, who: Requester,
                 since=parse_token(token) if token else None,
                 typing_since=parse_serial(token, 0) if token else None,
                 presence_since=parse_serial(token, 1) if token else None,
+                to_device_since=parse_serial(token, 2) if token else None,
                 sync_filter=NO_FILTER,
             ))
             body = result.to_json()

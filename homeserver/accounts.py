@@ -7,6 +7,7 @@ import hashlib
 import logging
 import secrets
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from homeserver import ids
@@ -37,6 +38,8 @@ TOKEN_CACHE_SIZE = 10_000
 # A logout reaches other workers through the notifier; should that message be
 # lost, their cached entry still dies within this long.
 TOKEN_CACHE_TTL_SECONDS = 30.0
+# Told which devices of a user went (logout, deletion), to drop what hangs on them.
+DevicesRemoved = Callable[[str, list[str]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,12 @@ def hash_token(token: str) -> str:
 class AccountService:
     def __init__(self, store: AccountStore, notifier: Notifier, limiter: RateLimiter,
                  server_name: str, clock: Clock, hasher: PasswordHasher,
-                 directory: UserDirectory, media: MediaRepository) -> None:
+                 directory: UserDirectory, media: MediaRepository,
+                 devices_removed: DevicesRemoved | None = None) -> None:
         self.store = store
         self.directory = directory
         self.media = media
+        self.devices_removed = devices_removed
         self.hasher = hasher
         self.notifier = notifier
         self.limiter = limiter
@@ -217,11 +222,22 @@ class AccountService:
             self._token_cache.pop(key, None)
 
     async def logout(self, requester: Requester) -> None:
-        await self._revoke(await self.store.delete_devices(requester.user_id,
-                                                           requester.device_id))
+        await self.delete_devices(requester.user_id, [requester.device_id])
 
     async def logout_all(self, requester: Requester) -> None:
+        devices = [d.device_id for d in await self.store.devices(requester.user_id)]
         await self._revoke(await self.store.delete_devices(requester.user_id))
+        await self._removed(requester.user_id, devices)
+
+    async def delete_devices(self, user_id: str, device_ids: list[str]) -> None:
+        """Delete these devices of the user (unknown ones are no-ops) and their tokens."""
+        for device_id in device_ids:
+            await self._revoke(await self.store.delete_devices(user_id, device_id))
+        await self._removed(user_id, device_ids)
+
+    async def _removed(self, user_id: str, device_ids: list[str]) -> None:
+        if self.devices_removed is not None:
+            await self.devices_removed(user_id, device_ids)
 
     async def _revoke(self, token_hashes: list[str]) -> None:
         self.forget_tokens(token_hashes)
@@ -240,13 +256,18 @@ class AccountService:
         await self.store.set_password_hash(requester.user_id,
                                            await self.hasher.hash(new_password))
         if logout_devices:
+            others = [d.device_id for d in await self.store.devices(requester.user_id)
+                      if d.device_id != requester.device_id]
             await self._revoke(await self.store.delete_other_devices(requester.user_id,
                                                                      requester.device_id))
+            await self._removed(requester.user_id, others)
 
     async def deactivate(self, user_id: str) -> None:
         """Refuse the account's login and tokens from now on; its ID stays taken."""
+        devices = [d.device_id for d in await self.store.devices(user_id)]
         await self.store.deactivate(user_id)
         await self._revoke(await self.store.delete_devices(user_id))
+        await self._removed(user_id, devices)
 
     async def devices(self, user_id: str) -> list[Device]:
         return await self.store.devices(user_id)

@@ -18,6 +18,12 @@ from homeserver.clock import Clock
 from homeserver.config import Config
 from homeserver.deactivation import Deactivation
 from homeserver.dms import DmService
+from homeserver.e2e.backup import KeyBackupService
+from homeserver.e2e.cross_signing import CrossSigningService
+from homeserver.e2e.device_lists import DeviceLists
+from homeserver.e2e.devices import DeviceCleanup
+from homeserver.e2e.keys import KeysService
+from homeserver.e2e.to_device import ToDeviceService
 from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.gateway import FederationDoor
@@ -52,10 +58,13 @@ from homeserver.rooms.writer import EventWriter
 from homeserver.search import SearchService
 from homeserver.storage import Database, connect
 from homeserver.storage.accounts import AccountStore
+from homeserver.storage.device_messages import DeviceMessageStore
 from homeserver.storage.dms import DmStore
+from homeserver.storage.e2e_keys import E2eKeyStore
 from homeserver.storage.events import EventStore
 from homeserver.storage.federation import FederationStore
 from homeserver.storage.invites import InviteStore
+from homeserver.storage.key_backup import KeyBackupStore
 from homeserver.storage.media import MediaStore
 from homeserver.storage.migrations import upgrade
 from homeserver.storage.notifications import NotificationStore
@@ -68,6 +77,7 @@ from homeserver.storage.search import SearchStore
 from homeserver.storage.stream import rollback_frees_position, settled_position
 from homeserver.storage.user_data import UserDataStore
 from homeserver.storage.user_directory import UserDirectoryStore
+from homeserver.sync.devices import DeviceSync
 from homeserver.sync.service import SyncService
 from homeserver.sync.unread import UnreadCounts
 from homeserver.typing import TypingService
@@ -107,6 +117,10 @@ class Homeserver:
     pushers: PusherService
     notifications: NotificationService
     push_delivery: PushDelivery
+    keys: KeysService
+    cross_signing: CrossSigningService
+    to_device: ToDeviceService
+    key_backup: KeyBackupService
     deactivation: Deactivation
     room_directory: RoomDirectoryService
     media: MediaRepository
@@ -217,9 +231,12 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                                ephemeral, clock, config.presence.idle_ms,
                                config.presence.offline_grace_ms,
                                config.presence.max_remote_per_server)
+    key_store, device_messages = E2eKeyStore(db), DeviceMessageStore(db)
+    device_lists = DeviceLists(device_messages, event_store, channels)
+    cleanup = DeviceCleanup(key_store, device_messages, writes, device_lists)
     accounts = AccountService(account_store, notifier, ratelimiter, name, clock,
                               PasswordHasher(config.limits.password_hash_threads), directory,
-                              media)
+                              media, cleanup.devices_removed)
     return Homeserver(
         config=config,
         clock=clock,
@@ -241,7 +258,8 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         user_data=user_data,
         sync=SyncService(event_store, receipt_store, user_data_store, reader, channels,
                          positions, notifier, typing, presence, ephemeral, invites, clock,
-                         UnreadCounts(notification_store, db), rulesets),
+                         UnreadCounts(notification_store, db), rulesets,
+                         DeviceSync(device_messages, key_store, device_lists)),
         typing=typing,
         presence=presence,
         ephemeral=ephemeral,
@@ -253,6 +271,10 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                               GuardedSockets(config.push.allowed_gateway_ips)),
         notifications=notifications,
         push_delivery=delivery,
+        keys=KeysService(key_store, writes, device_lists, name),
+        cross_signing=CrossSigningService(key_store, writes, device_lists, name),
+        to_device=ToDeviceService(device_messages, writes, positions, name, clock),
+        key_backup=KeyBackupService(KeyBackupStore(db), writes),
         deactivation=Deactivation(accounts, rooms, event_store),
         room_directory=RoomDirectoryService(rooms, RoomDirectoryStore(db), event_store, name,
                                             clock),

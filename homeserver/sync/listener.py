@@ -88,7 +88,8 @@ class Listener:
 
     def _rooms_may_change(self, message: Message) -> bool:
         channel, payload = message
-        return channel == user_channel(self.user_id) and payload.get("kind") != "account_data"
+        return channel == user_channel(self.user_id) and payload.get("kind") not in (
+            "account_data", "to_device", "device_list")
 
     async def _follow_rooms(self) -> None:
         assert self.subscription is not None

@@ -31,6 +31,7 @@ from homeserver.storage.events import EventStore
 from homeserver.storage.receipts import ReceiptStore
 from homeserver.storage.summaries import SummaryStore
 from homeserver.storage.user_data import GLOBAL, UserDataStore
+from homeserver.sync.devices import DeviceNews, DeviceSync
 from homeserver.sync.filters import SyncFilter
 from homeserver.sync.listener import Listener, Parked
 from homeserver.sync.summary import RoomSummaries, members_changed
@@ -58,17 +59,22 @@ class SyncResult:
     )
     account_data: list[dict[str, Any]] = field(default_factory=list)
     presence: list[dict[str, Any]] = field(default_factory=list)
+    devices: DeviceNews | None = None  # to-device messages, device lists, key counts
 
     @property
     def empty(self) -> bool:
-        return not (any(self.rooms.values()) or self.account_data or self.presence)
+        return not (any(self.rooms.values()) or self.account_data or self.presence
+                    or (self.devices is not None and not self.devices.empty))
 
     def to_json(self) -> dict[str, Any]:
+        to_device = self.devices.to_device_position if self.devices else self.position
         return {
-            "next_batch": make_token(self.position, self.typing_serial, self.presence_serial),
+            "next_batch": make_token(self.position, self.typing_serial, self.presence_serial,
+                                     to_device),
             "rooms": self.rooms,
             "account_data": {"events": self.account_data},
             "presence": {"events": self.presence},
+            **(self.devices.to_json() if self.devices else {}),
         }
 
 
@@ -83,6 +89,7 @@ class SyncRequest:
     typing_since: int | None = None
     presence_since: int | None = None
     set_presence: str = "online"
+    to_device_since: int | None = None
 
 
 class SyncService:
@@ -91,7 +98,7 @@ class SyncService:
                  notifier: Notifier,
                  typing: TypingService, presence: PresenceService, ephemeral: EphemeralStore,
                  invites: RemoteInvites, clock: Clock, unread: UnreadCounts,
-                 rulesets: Rulesets) -> None:
+                 rulesets: Rulesets, devices: DeviceSync) -> None:
         self.events = events
         self.receipts = receipts
         self.unread = unread
@@ -107,6 +114,7 @@ class SyncService:
         self.ephemeral = ephemeral
         self.invites = invites
         self.clock = clock
+        self.devices = devices
         self.stopping = False
         self._waiting: set[Listener] = set()
         self.parked = Parked()
@@ -170,6 +178,13 @@ class SyncService:
                          + [await self.channels.of(r["room_id"]) for r in rooms])
 
     async def build(self, request: SyncRequest) -> SyncResult:
+        result = await self._build(request)
+        result.devices = await self.devices.news(request.user_id, request.device_id,
+                                                 request.since, request.to_device_since,
+                                                 result.position)
+        return result
+
+    async def _build(self, request: SyncRequest) -> SyncResult:
         # Serials are read first: a change after this point is sent next time.
         typing_serial, presence_serial = await self.ephemeral.serials()
         upto = self.positions.current  # every write at or below it has ended

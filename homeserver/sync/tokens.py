@@ -2,7 +2,8 @@
 
 ``s<position>`` means "everything up to and including that position". A
 sync token adds the serials of the in-memory streams it has seen:
-``s<position>_<typing serial>_<presence serial>``.
+``s<position>_<typing serial>_<presence serial>_<to-device position>`` (the
+last: the position of the last to-device message handed out, see sync/devices.py).
 
 A token from a client is read only if it has exactly this shape, in ASCII
 digits, with every number within ±(2^53-1): anything else is 400
