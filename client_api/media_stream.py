@@ -57,12 +57,9 @@ async def send_content(request: web.Request, found: StoredMedia,
     if wanted:
         response.headers[hdrs.CONTENT_RANGE] = f"bytes {first}-{last}/{found.size}"
     response.content_length = last - first + 1
-    if request.method == hdrs.METH_HEAD:
-        await response.prepare(request)
-    else:
-        async with hs(request).media.read(found, first, last) as chunks:
-            await response.prepare(request)  # after opening: a missing content is still a 404
-            async for chunk in chunks:
-                await response.write(chunk)
+    async with hs(request).media.read(found, first, last) as chunks:
+        await response.prepare(request)  # after opening: a missing content is still a 404
+        async for chunk in chunks:
+            await response.write(chunk)
     await response.write_eof()
     return response
