@@ -125,8 +125,8 @@ class Voip:
 
 @dataclass
 class S3Config:
-    # An S3-compatible bucket for media content instead of the local path: every
-    # key but prefix and addressing_style must be given (a half-filled one is an error).
+    # An S3-compatible bucket for media content instead of the local path: the first
+    # five keys must all be given (a half-filled one is an error).
     endpoint_url: str = limit(min_len=1, max_len=2048)
     bucket: str = limit(min_len=3, max_len=63)
     region: str = limit(min_len=1, max_len=64)

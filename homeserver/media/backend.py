@@ -15,7 +15,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Protocol
 
-from homeserver.config import Config
+from homeserver.config import Config, ConfigError
 from homeserver.errors import MatrixError
 from homeserver.media.parts import PartFile
 
@@ -69,8 +69,12 @@ class MediaBackend(Protocol):
 def media_backend(config: Config) -> MediaBackend:
     """The backend ``media.s3`` chooses: the bucket when set, else the local path."""
     if config.media.s3 is None:
-        from homeserver.media.files import MediaFiles
+        from homeserver.media.files import MediaFiles  # (files imports this module)
         return MediaFiles(config.media_path)
     # Imported only when configured: boto3 is the optional "s3" extra.
-    from homeserver.media.s3 import S3Media
+    try:
+        from homeserver.media.s3 import S3Media
+    except ImportError as exc:
+        raise ConfigError(f"config key media.s3 needs the s3 extra (pip install "
+                          f"'homeserver[s3]'): {exc}") from None
     return S3Media(config.media.s3, Path(config.media_path) / "tmp")
