@@ -2,7 +2,8 @@
 
 Authenticated downloads live under /_matrix/client/v1/media (spec v1.11); the
 legacy /_matrix/media/v3 (and r0) downloads and thumbnails answer without a
-token, as older clients expect. Uploads stream their body to the repository
+token, as older clients expect. Content is streamed by media_stream, from
+wherever the repository keeps it. Uploads stream their body to the repository
 chunk by chunk; the request guard lets them past limits.max_body_bytes up to
 media.max_upload_bytes. URL previews are not made (fetching URLs for clients
 invites SSRF): preview_url answers an empty preview.
@@ -16,9 +17,9 @@ from collections.abc import AsyncIterator
 from aiohttp import hdrs, web
 
 from client_api.http import requester
-from client_api.media_headers import media_headers
+from client_api.media_stream import send_content
 from homeserver.errors import InvalidParam, MissingParam
-from homeserver.media.repository import MAX_THUMBNAIL_SIDE, StoredMedia
+from homeserver.media.repository import MAX_THUMBNAIL_SIDE
 from homeserver.web.http import hs, json_response, path_param, query_int
 
 routes = web.RouteTableDef()
@@ -76,16 +77,11 @@ async def fill(request: web.Request) -> web.Response:
     return json_response({})
 
 
-def _file_response(found: StoredMedia, filename: str | None) -> web.FileResponse:
-    return web.FileResponse(found.path, chunk_size=CHUNK_BYTES,
-                            headers=media_headers(found.content_type, filename))
-
-
 async def download(request: web.Request) -> web.StreamResponse:
     found = await hs(request).media.download(path_param(request, "server_name"),
                                              path_param(request, "media_id"))
     name = request.match_info.get("file_name")
-    return _file_response(found, _filename(name) if name else found.upload_name)
+    return await send_content(request, found, _filename(name) if name else found.upload_name)
 
 
 async def download_authenticated(request: web.Request) -> web.StreamResponse:
@@ -102,7 +98,7 @@ async def thumbnail(request: web.Request) -> web.StreamResponse:
     found = await hs(request).media.thumbnail(
         path_param(request, "server_name"), path_param(request, "media_id"), width, height,
         method)
-    return _file_response(found, None)
+    return await send_content(request, found, None)
 
 
 async def thumbnail_authenticated(request: web.Request) -> web.StreamResponse:

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from homeserver.schema import SchemaError, optional, parse
+from homeserver.schema import SchemaError, limit, optional, parse
 
 
 class ConfigError(Exception):
@@ -135,6 +135,23 @@ class Voip:
 
 
 @dataclass
+class S3Config:
+    # An S3-compatible bucket for media content instead of the local path: the first
+    # five keys must all be given (a half-filled one is an error).
+    endpoint_url: str = limit(min_len=1, max_len=2048)
+    bucket: str = limit(min_len=3, max_len=63)
+    region: str = limit(min_len=1, max_len=64)
+    access_key_id: str = limit(min_len=1, max_len=256)
+    secret_access_key: str = field(repr=False, metadata={"min_len": 1, "max_len": 256})
+    # Put before every key, as is: "media/" gives media/content/ab/cd/<sha256>.
+    prefix: str = optional("", max_len=512)
+    # path: https://host/bucket/key (MinIO, Ceph, moto); virtual: https://bucket.host/key.
+    addressing_style: str = optional("path", choices={"path", "virtual", "auto"})
+    # Requests to the bucket at once; each waits on a thread of its own.
+    threads: int = optional(8, min=1, max=64)
+
+
+@dataclass
 class MediaConfig:
     # Where uploads live; null: <data_dir>/media. Several workers must share one path.
     path: str | None = None
@@ -148,6 +165,8 @@ class MediaConfig:
     thumbnail_threads: int = optional(1, min=1, max=16)
     # /create'd media IDs one user may hold before uploading to them.
     max_pending_uploads: int = optional(10, min=1)
+    # null: content lives under path; set: in this bucket, and path keeps only part files.
+    s3: S3Config | None = None
 
 
 @dataclass
@@ -260,6 +279,8 @@ def _validate(config: Config) -> None:
         _check_url(f"federation.endpoints.{name}", url, {"http", "https"})
     if config.public_baseurl is not None:
         _check_url("public_baseurl", config.public_baseurl, {"http", "https"})
+    if config.media.s3 is not None:
+        _validate_s3(config.media.s3)
     _check_networks("listen.trusted_proxies", config.listen.trusted_proxies)
     _check_networks("push.allowed_gateway_ips", config.push.allowed_gateway_ips)
 
@@ -271,6 +292,18 @@ def _check_networks(key: str, cidrs: list[str]) -> None:
         except ValueError:
             raise ConfigError(f"config key {key}[{i}]: {cidr!r} is not an "
                               "address or CIDR network") from None
+
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _validate_s3(s3: S3Config) -> None:
+    _check_url("media.s3.endpoint_url", s3.endpoint_url, {"http", "https"})
+    if not _BUCKET.match(s3.bucket):
+        raise ConfigError(f"config key media.s3.bucket: {s3.bucket!r} is not an S3 bucket name")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in s3.prefix) or s3.prefix.startswith("/"):
+        raise ConfigError("config key media.s3.prefix: must not start with / or hold control "
+                          "characters")
 
 
 def _check_url(key: str, url: str, schemes: set[str]) -> None:

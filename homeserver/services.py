@@ -27,7 +27,7 @@ from homeserver.e2e.to_device import ToDeviceService
 from homeserver.ephemeral import EphemeralStore, MemoryEphemeralStore
 from homeserver.events.keys import SigningKey, load_or_create_signing_key
 from homeserver.gateway import FederationDoor
-from homeserver.media.files import MediaFiles
+from homeserver.media.backend import media_backend
 from homeserver.media.repository import MediaRepository
 from homeserver.notifier import LocalNotifier, Notifier
 from homeserver.passwords import PasswordHasher
@@ -212,8 +212,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                                                     name, clock, delivery.notify))
     writer = EventWriter(event_store, invite_store, builder, persister, clock)
     federation = FederationDoor()
-    media = MediaRepository(MediaStore(db), MediaFiles(config.media_path), config.media, name,
-                            clock)
+    media = MediaRepository(MediaStore(db), media_backend(config), config.media, name, clock)
     directory = UserDirectory(UserDirectoryStore(db), config.user_directory.search_all_users)
     user_data = UserDataService(user_data_store, receipt_store, event_store, writes, channels,
                                 federation, clock)

@@ -278,3 +278,25 @@ async def test_avatar_url_must_name_real_media(client: TestClient) -> None:
     assert (await resp.json())["avatar_url"] == "mxc://other.example/abc123"
     resp = await client.put(put, json={"avatar_url": None}, headers=alice.auth)
     assert resp.status == 200
+
+
+async def test_a_range_of_a_local_file(client: TestClient) -> None:
+    alice = await register(client, "alice")
+    data = os.urandom(6000)
+    path = f"{LEGACY}/download/{media_path((await upload(client, alice, data))['content_uri'])}"
+    resp = await client.get(path, headers={"Range": "bytes=100-199"})
+    assert resp.status == 206 and await resp.read() == data[100:200]
+    assert resp.headers["Content-Range"] == "bytes 100-199/6000"
+    resp = await client.get(path, headers={"Range": "bytes=6000-"})
+    assert resp.status == 416 and (await resp.json())["errcode"] == "M_UNKNOWN"
+    resp = await client.get(path)
+    assert resp.status == 200 and await resp.read() == data
+    assert resp.headers["Content-Length"] == "6000" and resp.headers["Accept-Ranges"] == "bytes"
+
+
+async def test_empty_content_downloads_empty(client: TestClient) -> None:
+    alice = await register(client, "alice")
+    uri = (await upload(client, alice, b""))["content_uri"]
+    resp = await client.get(f"{LEGACY}/download/{media_path(uri)}")
+    assert resp.status == 200 and await resp.read() == b""
+    assert resp.headers["Content-Length"] == "0"

@@ -1,7 +1,8 @@
 """MediaRepository: uploads within their bounds, downloads, and thumbnails made once.
 
-Content arrives as an async stream of chunks and is written to disk as it
-comes, so an upload costs a chunk of memory, not its size. The upload limit and
+Content arrives as an async stream of chunks and is written to a local part
+file as it comes, so an upload costs a chunk of memory, not its size; the
+backend (a local path or an S3 bucket, see backend.py) then keeps it. The upload limit and
 the uploader's remaining quota cut it off as soon as either is passed; the
 quota is checked again under the uploader's lock when the row is written, so
 two uploads at once cannot both squeeze into the last free bytes. Media of
@@ -11,10 +12,10 @@ other servers is not fetched yet (404).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from pathlib import Path
 
 from homeserver.clock import Clock
 from homeserver.config import MediaConfig
@@ -27,8 +28,9 @@ from homeserver.errors import (
     TooLarge,
 )
 from homeserver.media import thumbnails
-from homeserver.media.files import MediaFiles, PartFile
+from homeserver.media.backend import MediaBackend
 from homeserver.media.mxc import Mxc, is_media_id, is_server_name, new_media_id, parse_mxc
+from homeserver.media.parts import PartFile
 from homeserver.storage.media import MediaRow, MediaStore, ThumbnailRow
 
 UNUSED_EXPIRY_MS = 24 * 60 * 60 * 1000  # a /create'd ID must get its content within a day
@@ -45,19 +47,19 @@ class NotYetUploaded(MatrixError):
 
 @dataclass(frozen=True)
 class StoredMedia:
-    """A file to answer with: where it is and what to call it."""
+    """Content to answer with: its address and what to call it."""
 
-    path: Path
+    sha256: str
     content_type: str
     upload_name: str | None
     size: int
 
 
 class MediaRepository:
-    def __init__(self, store: MediaStore, files: MediaFiles, config: MediaConfig,
+    def __init__(self, store: MediaStore, backend: MediaBackend, config: MediaConfig,
                  server_name: str, clock: Clock) -> None:
         self.store = store
-        self.files = files
+        self.backend = backend
         self.config = config
         self.server_name = server_name
         self.clock = clock
@@ -68,6 +70,7 @@ class MediaRepository:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self.backend.close()
 
     @property
     def max_upload_bytes(self) -> int:
@@ -131,7 +134,7 @@ class MediaRepository:
         used = await self.store.bytes_used(self.store.db, uploader)
         await self._check_quota(used, declared_length or 0)
         room = self.config.max_bytes_per_user - used
-        part = self.files.open_part()
+        part = self.backend.open_part()
         try:
             # Plain file writes on the loop: each chunk lands in the page cache in
             # microseconds, far less than a hop to a thread and back.
@@ -142,7 +145,7 @@ class MediaRepository:
                 if part.size > room:
                     await self._check_quota(used, part.size)
             sha256 = part.close()
-            self.files.keep(part, sha256)
+            await self.backend.keep(part, sha256)
         except BaseException:
             part.discard()
             raise
@@ -173,7 +176,7 @@ class MediaRepository:
     async def download(self, server_name: str, media_id: str) -> StoredMedia:
         row = await self._uploaded(server_name, media_id)
         assert row.sha256 is not None and row.size is not None
-        return StoredMedia(self.files.path(row.sha256),
+        return StoredMedia(row.sha256,
                            row.content_type or "application/octet-stream", row.upload_name,
                            row.size)
 
@@ -187,9 +190,14 @@ class MediaRepository:
         row = await self._uploaded(server_name, media_id)
         w, h = thumbnails.nearest_size(width, height, method)
         thumb = await self.store.thumbnail(self.store.db, media_id, w, h, method)
-        if thumb is None or not self.files.exists(thumb.sha256):
+        if thumb is None or not await self.backend.exists(thumb.sha256):
             thumb = await self._make_once(row, w, h, method)
-        return StoredMedia(self.files.path(thumb.sha256), thumb.content_type, None, thumb.size)
+        return StoredMedia(thumb.sha256, thumb.content_type, None, thumb.size)
+
+    def read(self, found: StoredMedia, first: int,
+             last: int) -> AbstractAsyncContextManager[AsyncIterator[bytes]]:
+        """Bytes ``first`` to ``last`` (inclusive) of found content, in chunks."""
+        return self.backend.read(found.sha256, first, last)
 
     async def _make_once(self, row: MediaRow, width: int, height: int,
                          method: str) -> ThumbnailRow:
@@ -215,12 +223,12 @@ class MediaRepository:
 
     async def _make(self, row: MediaRow, width: int, height: int, method: str) -> ThumbnailRow:
         assert row.sha256 is not None
-        source = self.files.path(row.sha256)
         loop = asyncio.get_running_loop()
-        made = await loop.run_in_executor(
-            self._pool, thumbnails.make_thumbnail, source, row.content_type or "", width,
-            height, method, self.config.max_thumbnail_pixels)
-        sha256 = await loop.run_in_executor(self._pool, self.files.keep_bytes, made.data)
+        async with self.backend.local_copy(row.sha256) as source:
+            made = await loop.run_in_executor(
+                self._pool, thumbnails.make_thumbnail, source, row.content_type or "", width,
+                height, method, self.config.max_thumbnail_pixels)
+        sha256 = await self.backend.keep_bytes(made.data)
         thumb = ThumbnailRow(width, height, method, made.content_type, len(made.data), sha256)
         async with self.store.db.transaction() as conn:
             await self.store.add_thumbnail(conn, row.media_id, thumb)
