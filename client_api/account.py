@@ -92,6 +92,7 @@ class AvatarUrl:
 @routes.put("/_matrix/client/v3/profile/{user_id}/{field:displayname|avatar_url}")
 async def set_profile_field(request: web.Request) -> web.Response:
     who = await requester(request)
+    await hs(request).ratelimiter.check("profile", who.user_id)
     field = request.match_info["field"]
     body = await read_body(request, DisplayName if field == "displayname" else AvatarUrl)
     await hs(request).profiles.set_field(who, _profile_user(request), field,

@@ -56,6 +56,7 @@ async def _chunks(request: web.Request) -> AsyncIterator[bytes]:
 
 async def upload(request: web.Request) -> web.Response:
     who = await requester(request)
+    await hs(request).ratelimiter.check("upload", who.user_id)
     mxc = await hs(request).media.upload(
         who.user_id, _content_type(request), _filename(request.query.get("filename")),
         _chunks(request), request.content_length)
@@ -70,6 +71,7 @@ async def create(request: web.Request) -> web.Response:
 
 async def fill(request: web.Request) -> web.Response:
     who = await requester(request)
+    await hs(request).ratelimiter.check("upload", who.user_id)
     await hs(request).media.fill(
         who.user_id, path_param(request, "server_name"), path_param(request, "media_id"),
         _content_type(request), _filename(request.query.get("filename")), _chunks(request),

@@ -56,6 +56,7 @@ class SearchBody:
 @routes.post("/_matrix/client/v3/search")
 async def search(request: web.Request) -> web.Response:
     who = await requester(request)
+    await hs(request).ratelimiter.check("search", who.user_id)
     body = await read_body(request, SearchBody)
     wanted = body.search_categories.room_events
     if wanted is None:

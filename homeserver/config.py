@@ -56,6 +56,11 @@ class RateLimits:
     # Wrong passwords per account, from any address: guessing is slow even
     # when spread over many addresses.
     login_failures: Rate = field(default_factory=lambda: Rate(0.1, 5))
+    # Per user: a profile change writes a join event into every room the user is in.
+    profile: Rate = field(default_factory=lambda: Rate(0.1, 5))
+    # Per user: media uploads and server-side searches, each costly for the server.
+    upload: Rate = field(default_factory=lambda: Rate(1.0, 20))
+    search: Rate = field(default_factory=lambda: Rate(1.0, 10))
 
 
 @dataclass

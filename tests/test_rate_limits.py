@@ -122,3 +122,33 @@ async def test_a_flood_of_fresh_keys_does_not_reset_a_spent_bucket(
     for n in range(50):  # the attacker's fresh addresses, interleaved with guesses
         await buckets.take(f"login:2001:db8::{n}", rate, 1.0)
         assert await buckets.take("login_failures:@alice:x", rate, 1.0) == 0.0
+
+
+async def test_profile_flips_uploads_and_searches_are_limited_per_user(
+        tmp_path: Any, aiohttp_client: Any, clock: FakeClock) -> None:
+    """The attack: flip one's display name in a loop, each flip a join event in every
+    room one is in; or upload and search without end."""
+    one = {"per_second": 0.1, "burst": 1}
+    client = await server(tmp_path, aiohttp_client, clock, **{
+        "rate_limits.profile": one, "rate_limits.upload": one, "rate_limits.search": one})
+    alice = await register(client, "alice")
+    bob = await register(client, "bob")
+    name = f"/_matrix/client/v3/profile/{alice.user_id}/displayname"
+    calls = [
+        ("PUT", name, {"json": {"displayname": "A"}}),
+        ("POST", "/_matrix/media/v3/upload", {"data": b"x"}),
+        ("POST", "/_matrix/client/v3/search",
+         {"json": {"search_categories": {"room_events": {"search_term": "x"}}}}),
+    ]
+    for method, path, body in calls:
+        first = await client.request(method, path, headers=alice.auth, **body)
+        assert first.status == 200, await first.text()
+        second = await client.request(method, path, headers=alice.auth, **body)
+        assert second.status == 429
+        assert (await second.json())["errcode"] == "M_LIMIT_EXCEEDED"
+        other = await client.request(method, path.replace(alice.user_id, bob.user_id),
+                                     headers=bob.auth, **body)
+        assert other.status == 200, await other.text()  # per user: bob is not held back
+    clock.advance(10)
+    again = await client.request("PUT", name, headers=alice.auth, json={"displayname": "B"})
+    assert again.status == 200
