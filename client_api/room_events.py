@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from client_api.http import read_body, read_object, requester
-from homeserver.errors import InvalidParam
+from homeserver.errors import InvalidParam, MissingParam
 from homeserver.schema import optional
 from homeserver.sync.filters import parse_room_event_filter
 from homeserver.sync.tokens import make_token, parse_token
@@ -106,6 +106,20 @@ async def messages(request: web.Request) -> web.Response:
     if page.end is not None:
         body["end"] = make_token(page.end)
     return json_response(body)
+
+
+@routes.get("/_matrix/client/v1/rooms/{room_id}/timestamp_to_event")
+async def timestamp_to_event(request: web.Request) -> web.Response:
+    who = await requester(request)
+    direction = request.query.get("dir")
+    if direction not in ("b", "f"):
+        raise InvalidParam("dir must be b or f")
+    if "ts" not in request.query:
+        raise MissingParam("ts is required")
+    event_id, ts = await hs(request).reader.event_near_time(
+        who.user_id, room_id_param(request), query_int(request, "ts", 0, 0, 2**53 - 1),
+        forwards=direction == "f")
+    return json_response({"event_id": event_id, "origin_server_ts": ts})
 
 
 @dataclass

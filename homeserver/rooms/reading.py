@@ -169,6 +169,15 @@ class RoomReader:
         found, end = await self._scan(room_id, from_pos, to_pos, backwards, limit, event_filter)
         return Page(await self.format(found, user_id=user_id), from_pos, end)
 
+    async def event_near_time(self, user_id: str, room_id: str, ts: int,
+                              forwards: bool) -> tuple[str, int]:
+        """The event closest to a time (``/timestamp_to_event``), for a member."""
+        await self.require_joined(room_id, user_id)
+        found = await self.events.event_near_time(self.events.db, room_id, ts, forwards)
+        if found is None:
+            raise NotFound("No event found in that direction")
+        return found
+
     async def context(self, user_id: str, room_id: str, event_id: str, limit: int,
                       event_filter: RoomEventFilter) -> Context:
         """An event with up to ``limit`` events around it (half before) and the room's state."""

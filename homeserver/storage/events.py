@@ -102,6 +102,21 @@ class EventStore:
         )
         return _event(row) if row else None
 
+    async def event_near_time(self, conn: Queries, room_id: str, ts: int,
+                              forwards: bool) -> tuple[str, int] | None:
+        """(event ID, origin_server_ts) of the room's event closest to ``ts`` in that
+        direction, the time itself included: the (room_id, origin_server_ts) index."""
+        if forwards:
+            sql = ("SELECT event_id, origin_server_ts FROM events WHERE room_id = $1"
+                   " AND origin_server_ts >= $2 ORDER BY origin_server_ts, stream_ordering"
+                   " LIMIT 1")
+        else:
+            sql = ("SELECT event_id, origin_server_ts FROM events WHERE room_id = $1"
+                   " AND origin_server_ts <= $2"
+                   " ORDER BY origin_server_ts DESC, stream_ordering DESC LIMIT 1")
+        row = await conn.fetchrow(sql, room_id, ts)
+        return (row["event_id"], row["origin_server_ts"]) if row else None
+
     async def events_by_id(self, event_ids: Iterable[str]) -> dict[str, StoredEvent]:
         ids = list(dict.fromkeys(event_ids))
         if not ids:
