@@ -56,6 +56,8 @@ class RateLimits:
     # Wrong passwords per account, from any address: guessing is slow even
     # when spread over many addresses.
     login_failures: Rate = field(default_factory=lambda: Rate(0.1, 5))
+    # per user: PUT /sendToDevice (needs no shared room, so it is limited on its own)
+    to_device: Rate = field(default_factory=lambda: Rate(5.0, 100))
 
 
 @dataclass
