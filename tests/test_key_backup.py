@@ -168,6 +168,7 @@ async def test_a_large_backup_comes_back_whole_in_pages(
     resp = await api.client.get(f"{KEYS}?version=1", headers=alice.auth)
     assert resp.status == 200
     assert resp.content_type == "application/json"
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"  # Element Web reads it too
     assert await resp.json() == {"rooms": rooms}
     for room_id, room in rooms.items():
         assert await api.call("GET", f"{KEYS}/{quote(room_id)}?version=1", alice) == room
