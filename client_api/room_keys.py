@@ -8,6 +8,7 @@ from aiohttp import web
 from client_api.http import read_object, requester
 from homeserver.errors import MissingParam
 from homeserver.web.http import hs, json_response, path_param, room_id_param
+from homeserver.web.middleware import CORS_HEADERS
 
 routes = web.RouteTableDef()
 VERSIONS = "/_matrix/client/v3/room_keys/version"
@@ -84,23 +85,36 @@ async def put_session_key(request: web.Request) -> web.Response:
         who.user_id, _version(request), {room_id: {"sessions": {session_id: body}}}))
 
 
-@routes.get(KEYS)
-async def get_keys(request: web.Request) -> web.Response:
+async def _stream_keys(request: web.Request, one_room: bool) -> web.StreamResponse:
+    """A backup can be large: it goes out as the service reads it, never whole."""
     who = await requester(request)
-    return json_response(await hs(request).key_backup.keys(who.user_id, _version(request)))
+    room_id = room_id_param(request) if one_room else None
+    backup = hs(request).key_backup
+    number = await backup.existing_version(who.user_id, _version(request))
+    # Sent before the CORS middleware sees the response, so its headers go in here.
+    response = web.StreamResponse(headers={**CORS_HEADERS,
+                                           "Content-Type": "application/json"})
+    await response.prepare(request)
+    async for piece in backup.keys_json(who.user_id, number, room_id):
+        await response.write(piece)
+    await response.write_eof()
+    return response
+
+
+@routes.get(KEYS)
+async def get_keys(request: web.Request) -> web.StreamResponse:
+    return await _stream_keys(request, one_room=False)
 
 
 @routes.get(KEYS + "/{room_id}")
-async def get_room_keys(request: web.Request) -> web.Response:
-    who = await requester(request)
-    return json_response(await hs(request).key_backup.keys(
-        who.user_id, _version(request), room_id_param(request)))
+async def get_room_keys(request: web.Request) -> web.StreamResponse:
+    return await _stream_keys(request, one_room=True)
 
 
 @routes.get(KEYS + "/{room_id}/{session_id}")
 async def get_session_key(request: web.Request) -> web.Response:
     who = await requester(request)
-    return json_response(await hs(request).key_backup.keys(
+    return json_response(await hs(request).key_backup.session_key(
         who.user_id, _version(request), room_id_param(request),
         path_param(request, "session_id")))
 

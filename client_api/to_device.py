@@ -16,6 +16,8 @@ async def send_to_device(request: web.Request) -> web.Response:
     event_type = path_param(request, "event_type")
     txn_id = path_param(request, "txn_id")
     body = await read_object(request)
-    await hs(request).to_device.send(who.user_id, who.device_id, event_type, txn_id,
+    server = hs(request)
+    await server.ratelimiter.check("to_device", who.user_id)
+    await server.to_device.send(who.user_id, who.device_id, event_type, txn_id,
                                      body.get("messages"))
     return json_response({})

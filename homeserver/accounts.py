@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 DUMMY_FLOWS = [{"stages": ["m.login.dummy"]}]
 PASSWORD_FLOWS = [{"stages": ["m.login.password"]}]
 AUTH_SESSION_TTL_MS = 30 * 60 * 1000
+# Sessions one user may hold live (the oldest go first): asking for a session costs
+# nothing, and the table must not grow with how often someone asks.
+MAX_AUTH_SESSIONS_PER_USER = 20
+AUTH_SESSION_PRUNE_BATCH = 100  # expired ones forgotten per new session
 TOKEN_CACHE_SIZE = 10_000
 # A logout reaches other workers through the notifier; should that message be
 # lost, their cached entry still dies within this long.
@@ -115,8 +119,7 @@ class AccountService:
         """The m.login.dummy flow: a first call gets a session; the second completes it."""
         now = self.clock.time_ms()
         if auth is None:
-            session = secrets.token_urlsafe(16)
-            await self.store.create_auth_session(session, now)
+            session = await self._new_auth_session(None, now)
             raise InteractiveAuthRequired(session, DUMMY_FLOWS)
         if auth.get("type") != "m.login.dummy":
             raise MatrixError("Unsupported auth type", status=401, errcode="M_UNRECOGNIZED")
@@ -128,6 +131,13 @@ class AccountService:
                 raise MatrixError("Unknown auth session", status=400, errcode="M_UNKNOWN")
             await self.store.delete_auth_session(session)
 
+    async def _new_auth_session(self, user_id: str | None, now: int) -> str:
+        session = secrets.token_urlsafe(16)
+        await self.store.create_auth_session(session, now, user_id, now - AUTH_SESSION_TTL_MS,
+                                             MAX_AUTH_SESSIONS_PER_USER,
+                                             AUTH_SESSION_PRUNE_BATCH)
+        return session
+
     async def confirm_identity(self, user_id: str, auth: dict | None) -> None:
         """User-interactive auth for a sensitive change: the account's own password again.
 
@@ -136,8 +146,7 @@ class AccountService:
         """
         now = self.clock.time_ms()
         if not isinstance(auth, dict) or "type" not in auth:
-            session = secrets.token_urlsafe(16)
-            await self.store.create_auth_session(session, now)
+            session = await self._new_auth_session(user_id, now)
             raise InteractiveAuthRequired(session, PASSWORD_FLOWS)
         session = auth.get("session")
         if session is not None and (not isinstance(session, str) or len(session) > 64

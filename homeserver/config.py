@@ -61,6 +61,8 @@ class RateLimits:
     # Per user: media uploads and server-side searches, each costly for the server.
     upload: Rate = field(default_factory=lambda: Rate(1.0, 20))
     search: Rate = field(default_factory=lambda: Rate(1.0, 10))
+    # per user: PUT /sendToDevice (needs no shared room, so it is limited on its own)
+    to_device: Rate = field(default_factory=lambda: Rate(5.0, 100))
 
 
 @dataclass

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeserver.accounts import AUTH_SESSION_TTL_MS, MAX_AUTH_SESSIONS_PER_USER
+from homeserver.clock import FakeClock
+from homeserver.services import Homeserver
 from tests.conftest import Account, Api, register
 from tests.e2e_helpers import (
     KEYS,
@@ -189,3 +192,31 @@ async def test_delete_devices_in_bulk(api: Api) -> None:
     for other in logins:
         await api.call("GET", "/_matrix/client/v3/account/whoami", other, status=401)
     await api.call("GET", "/_matrix/client/v3/account/whoami", alice)
+
+
+async def test_auth_sessions_cannot_pile_up(api: Api, homeserver: Homeserver,
+                                            clock: FakeClock) -> None:
+    """The attack: ask for a user-interactive auth session again and again (each
+    ``POST /delete_devices {"devices": []}`` without auth made a row, kept for ever)."""
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    url = "/_matrix/client/v3/delete_devices"
+    sessions = []
+    for _ in range(MAX_AUTH_SESSIONS_PER_USER + 10):
+        sessions.append((await api.call("POST", url, alice, {"devices": []}, 401))["session"])
+        clock.advance(0.001)  # "oldest" is by creation time
+    db = homeserver.accounts.store.db
+    count = "SELECT COUNT(*) FROM ui_auth_sessions"
+    assert await db.fetchval(count) == MAX_AUTH_SESSIONS_PER_USER
+    # The oldest went first; the newest still completes.
+    stale = await api.call("POST", url, alice, {
+        "devices": [], "auth": password_auth(alice.user_id, sessions[0])}, 400)
+    assert stale["errcode"] == "M_UNKNOWN"
+    await api.call("POST", url, alice, {"devices": [],
+                                        "auth": password_auth(alice.user_id, sessions[-1])})
+    # Expired sessions, registrations' too, go when anyone starts a new one.
+    await api.call("POST", "/_matrix/client/v3/register", None, {"username": "x"}, 401)
+    clock.advance(AUTH_SESSION_TTL_MS / 1000 + 1)
+    assert await db.fetchval(count) == MAX_AUTH_SESSIONS_PER_USER
+    await api.call("POST", url, bob, {"devices": []}, 401)
+    assert await db.fetchval(count) == 1

@@ -48,8 +48,11 @@ async def test_upload_query_claim_then_fallback(api: Api) -> None:
     assert dict(claimed) == otks  # each one-time key handed out once
     got = (await api.call("POST", f"{KEYS}/claim", bob, claim))["one_time_keys"]
     assert got[alice.user_id][alice.device_id] == fallback
+    # Spent, but still named with 0 (as Synapse does): matrix-rust-sdk reads a missing
+    # count as "unknown" and would never upload more.
     sync = await api.sync(alice)
-    assert sync["device_one_time_keys_count"] == {}
+    assert sync["device_one_time_keys_count"] == {ALG: 0}
+    assert (await upload(api, alice, {}))["one_time_key_counts"] == {ALG: 0}
     assert sync["device_unused_fallback_key_types"] == []
     # The fallback key keeps answering until a new one comes.
     again = (await api.call("POST", f"{KEYS}/claim", bob, claim))["one_time_keys"]
@@ -142,3 +145,23 @@ async def test_own_changes_reach_own_devices_without_a_room(api: Api) -> None:
     start = (await api.sync(alice))["next_batch"]
     await upload(api, alice, {"device_keys": device_keys(alice, Key())})
     assert (await api.sync(alice, start))["device_lists"]["changed"] == [alice.user_id]
+
+
+async def test_fallback_algorithms_per_device_are_capped(api: Api) -> None:
+    """The attack: each upload names 16 new fallback algorithms, for ever."""
+    alice = await register(api.client, "alice")
+    key = Key()
+
+    def fallbacks(names: range) -> dict[str, Any]:
+        return {f"alg{i}:F": one_time_key(alice, key, f"F{i}", fallback=True) for i in names}
+
+    await upload(api, alice, {"fallback_keys": fallbacks(range(10))})
+    refused = await upload(api, alice, {"fallback_keys": fallbacks(range(10, 17))}, 413)
+    assert refused["errcode"] == "M_TOO_LARGE"
+    sync = await api.sync(alice)
+    assert len(sync["device_unused_fallback_key_types"]) == 10  # none of the refused kept
+    await upload(api, alice, {"fallback_keys": fallbacks(range(10, 16))})  # 16 fit
+    await upload(api, alice, {"fallback_keys": fallbacks(range(16))})  # replacing is fine
+    await upload(api, alice, {"org.matrix.msc2732.fallback_keys": fallbacks(range(99, 100))},
+                 413)
+    assert len((await api.sync(alice))["device_unused_fallback_key_types"]) == 16

@@ -4,7 +4,11 @@ count, and the errors for a wrong or unknown version."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
+import pytest
+
+from homeserver.e2e import backup
 from tests.conftest import Api, register
 
 VERSION = "/_matrix/client/v3/room_keys/version"
@@ -121,3 +125,53 @@ async def test_bad_backup_bodies(api: Api) -> None:
     assert resp.status == 400
     resp = await api.client.get(VERSION)
     assert resp.status == 401
+
+
+async def test_one_user_cannot_fill_the_disk_with_backup_sessions(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attack: upload session after session, in one version or spread over many."""
+    monkeypatch.setattr(backup, "MAX_SESSIONS_PER_USER", 4)
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    await api.call("POST", VERSION, alice, {"algorithm": ALG, "auth_data": {}})
+    three = {f"s{i}": session(1) for i in range(3)}
+    await api.call("PUT", f"{KEYS}?version=1", alice, {"rooms": {ROOM: {"sessions": three}}})
+    too_many = {"s3": session(1), "s4": session(1)}
+    full = await api.call("PUT", f"{KEYS}?version=1", alice,
+                          {"rooms": {ROOM: {"sessions": too_many}}}, 403)
+    assert full["errcode"] == "M_LIMIT_EXCEEDED"
+    assert (await api.call("GET", VERSION, alice))["count"] == 3  # nothing of it kept
+    await api.call("PUT", f"{KEYS}/{ROOM}/s3?version=1", alice, session(1))  # the 4th fits
+    # Replacing a held session adds nothing, so it is still allowed.
+    put = await api.call("PUT", f"{KEYS}/{ROOM}/s0?version=1", alice, session(0))
+    assert put["count"] == 4
+    # A new version does not start a new allowance: the old one still holds its keys.
+    await api.call("POST", VERSION, alice, {"algorithm": ALG, "auth_data": {}})
+    await api.call("PUT", f"{KEYS}/{ROOM}/s0?version=2", alice, session(0), 403)
+    await api.call("PUT", f"{KEYS}/{ROOM}/s0?version=2", bob, session(0), 404)
+    await api.call("POST", VERSION, bob, {"algorithm": ALG, "auth_data": {}})
+    await api.call("PUT", f"{KEYS}/{ROOM}/s0?version=1", bob, session(0))  # bob's own
+    await api.call("DELETE", f"{VERSION}/1", alice)  # deleting frees the room again
+    await api.call("PUT", f"{KEYS}/{ROOM}/s0?version=2", alice, session(0))
+
+
+async def test_a_large_backup_comes_back_whole_in_pages(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(backup, "PAGE_SIZE", 2)
+    alice = await register(api.client, "alice")
+    await api.call("POST", VERSION, alice, {"algorithm": ALG, "auth_data": {}})
+    rooms = {f"!r{r}:test.local": {"sessions": {f"s{i}": session(i, tag=f"{r}-{i}")
+                                                for i in range(r + 1)}}
+             for r in range(4)}
+    rooms["!é\"quoted:test.local"] = {"sessions": {"ü\"s": session(0, tag="é")}}
+    await api.call("PUT", f"{KEYS}?version=1", alice, {"rooms": rooms})
+    resp = await api.client.get(f"{KEYS}?version=1", headers=alice.auth)
+    assert resp.status == 200
+    assert resp.content_type == "application/json"
+    assert resp.headers["Access-Control-Allow-Origin"] == "*"  # Element Web reads it too
+    assert await resp.json() == {"rooms": rooms}
+    for room_id, room in rooms.items():
+        assert await api.call("GET", f"{KEYS}/{quote(room_id)}?version=1", alice) == room
+    await api.call("GET", f"{KEYS}?version=9", alice, status=404)
+    await api.call("GET", f"{KEYS}/{ROOM}?version=9", alice, status=404)
+    await api.call("GET", f"{KEYS}?version=1", status=401)

@@ -6,9 +6,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
+from homeserver.clock import FakeClock
+from homeserver.e2e import to_device as to_device_module
 from homeserver.services import Homeserver
 from tests.conftest import Account, Api, register
 from tests.e2e_helpers import Key, device_keys
+from tests.test_rate_limits import server as rate_limited_server
 from tests.test_ws_stream import next_frame
 from tests.waiting import parked
 
@@ -159,7 +164,7 @@ async def test_the_stream_socket_carries_to_device_and_device_lists(api: Api) ->
     await api.join(bob, room)
     ws = await api.client.ws_connect("/_matrix/client/unstable/ws", headers=bob.auth)
     first = await next_frame(ws, "sync")
-    assert first["device_one_time_keys_count"] == {}
+    assert first["device_one_time_keys_count"] == {"signed_curve25519": 0}
     await send(api, alice, "live", {bob.user_id: {bob.device_id: {"n": 1}}})
     frame = await next_frame(ws, "sync")
     assert [e["content"] for e in frame["to_device"]["events"]] == [{"n": 1}]
@@ -171,3 +176,97 @@ async def test_the_stream_socket_carries_to_device_and_device_lists(api: Api) ->
     await ws.close()
     # The last frame's token acknowledged the message.
     assert (await api.sync(bob, first["next_batch"]))["to_device"]["events"] == []
+
+
+async def test_a_full_inbox_never_fails_the_send_for_the_others(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attack: an old phone of bob's that never syncs (or someone who filled it)
+    must not stop alice's key share reaching bob's other device and carol."""
+    monkeypatch.setattr(to_device_module, "MAX_PENDING_PER_DEVICE", 5)
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    carol = await register(api.client, "carol")
+    await login(api, "bob", "OLDPHONE")
+    for i in range(5):
+        await send(api, carol, f"fill{i}", {bob.user_id: {"OLDPHONE": {"i": i}}})
+    tokens = {who.user_id: (await api.sync(who))["next_batch"] for who in (bob, carol)}
+    await send(api, alice, "share", {bob.user_id: {"*": {"room_key": 1}},
+                                     carol.user_id: {carol.device_id: {"room_key": 1}}})
+    for who in (bob, carol):
+        got = (await api.sync(who, tokens[who.user_id]))["to_device"]["events"]
+        assert got == [{"sender": alice.user_id, "type": "m.test",
+                        "content": {"room_key": 1}}]
+    old = await login(api, "bob", "OLDPHONE")
+    held = (await api.sync(old))["to_device"]["events"]
+    assert [e["content"] for e in held] == [{"i": i} for i in range(5)]  # skipped, not added
+
+
+async def test_one_sender_cannot_fill_a_victims_inbox(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attack: mallory sends one-message PUTs to bob's device until it is full, so
+    nobody else's keys reach it. Only her own share of the inbox fills up."""
+    monkeypatch.setattr(to_device_module, "MAX_PENDING_PER_SENDER", 3)
+    monkeypatch.setattr(to_device_module, "MAX_PENDING_PER_DEVICE", 6)
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    mallory = await register(api.client, "mallory")
+    token = (await api.sync(bob))["next_batch"]
+    for i in range(10):
+        await send(api, mallory, f"flood{i}", {bob.user_id: {bob.device_id: {"i": i}}})
+    await send(api, alice, "share", {bob.user_id: {bob.device_id: {"room_key": 1}}})
+    got = (await api.sync(bob, token))["to_device"]["events"]
+    assert [(e["sender"], e["content"]) for e in got] == [
+        *[(mallory.user_id, {"i": i}) for i in range(3)], (alice.user_id, {"room_key": 1})]
+
+
+async def test_sends_are_rate_limited_per_sender(
+        tmp_path: Any, database_url: str, aiohttp_client: Any, clock: FakeClock) -> None:
+    client = await rate_limited_server(tmp_path, aiohttp_client, clock, "one", database_url, **{
+        "rate_limits.to_device": {"per_second": 1.0, "burst": 3}})
+    api = Api(client)
+    mallory = await register(client, "mallory")
+    alice = await register(client, "alice")
+    bob = await register(client, "bob")
+    for i in range(3):
+        await send(api, mallory, f"m{i}", {bob.user_id: {bob.device_id: {"i": i}}})
+    limited = await send(api, mallory, "m3", {bob.user_id: {bob.device_id: {}}}, status=429)
+    assert limited["errcode"] == "M_LIMIT_EXCEEDED"
+    assert limited["retry_after_ms"] > 0
+    await send(api, alice, "a0", {bob.user_id: {bob.device_id: {}}})  # her own bucket
+    clock.advance(1)
+    await send(api, mallory, "m3", {bob.user_id: {bob.device_id: {}}})
+
+
+async def test_transaction_ids_are_forgotten_after_a_day(
+        api: Api, homeserver: Homeserver, clock: FakeClock) -> None:
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    token = (await api.sync(bob))["next_batch"]
+    await send(api, alice, "old", {bob.user_id: {bob.device_id: {"n": 1}}})
+    await send(api, alice, "old", {bob.user_id: {bob.device_id: {"n": 1}}})  # a retry
+    db = homeserver.to_device.store.db
+    assert await db.fetchval("SELECT COUNT(*) FROM to_device_txns") == 1
+    clock.advance(24 * 3600 + 1)
+    await send(api, alice, "new", {bob.user_id: {bob.device_id: {"n": 2}}})
+    # The day-old ID went when the next send was written.
+    assert await db.fetchval("SELECT txn_id FROM to_device_txns") == "new"
+    got = (await api.sync(bob, token))["to_device"]["events"]
+    assert [e["content"] for e in got] == [{"n": 1}, {"n": 2}]
+
+
+async def test_device_list_changes_keep_one_row_per_user(
+        api: Api, homeserver: Homeserver) -> None:
+    """The attack: re-upload keys for ever, one change row each time."""
+    alice = await register(api.client, "alice")
+    bob = await register(api.client, "bob")
+    room = await api.create_room(alice)
+    await api.invite(alice, room, bob.user_id)
+    await api.join(bob, room)
+    token = (await api.sync(bob))["next_batch"]
+    for _ in range(5):
+        await api.call("POST", "/_matrix/client/v3/keys/upload", alice,
+                       {"device_keys": device_keys(alice, Key())})
+    db = homeserver.to_device.store.db
+    assert await db.fetchval("SELECT COUNT(*) FROM device_list_changes"
+                             " WHERE user_id = $1", alice.user_id) == 1
+    assert alice.user_id in (await api.sync(bob, token))["device_lists"]["changed"]

@@ -4,6 +4,7 @@ encrypted session keys in the current version, kept by the spec's replacement ru
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from homeserver.e2e import shapes
@@ -18,10 +19,19 @@ MAX_SESSION_DATA_BYTES = 16_384
 MAX_SESSIONS_PER_UPLOAD = 10_000
 MAX_ROOMS_PER_UPLOAD = 10_000
 MAX_VERSION = 2**53 - 1
+# All versions together; a client backs up every megolm session it ever saw, so this
+# is far above real use but stops one account from filling the disk.
+MAX_SESSIONS_PER_USER = 200_000
+PAGE_SIZE = 500  # sessions read at once when a backup is sent back
 
 
 class WrongVersion(MatrixError):
     status, errcode = 403, "M_WRONG_ROOM_KEYS_VERSION"
+
+
+class BackupFull(MatrixError):
+    # 403, not 429: waiting would not help, and clients retry a 429 for ever.
+    status, errcode = 403, "M_LIMIT_EXCEEDED"
 
 
 class KeyBackupService:
@@ -70,34 +80,60 @@ class KeyBackupService:
             await txn.lock_user(user_id)
             number = await self._current(txn, user_id, version)
             changed = False
+            added = False
             for room_id, session_id, data in sessions:
                 held = await self.store.session(txn.conn, user_id, number, room_id, session_id)
                 if held is None or _better(data, held):
                     await self.store.put_session(txn.conn, user_id, number, room_id,
                                                  session_id, data)
-                    changed = True
+                    changed, added = True, added or held is None
+            if added and await self.store.holds_at_least(txn.conn, user_id,
+                                                         MAX_SESSIONS_PER_USER + 1):
+                raise BackupFull(f"A user's backups hold at most {MAX_SESSIONS_PER_USER}"
+                                 " sessions")
             if changed:
                 await self.store.bump_etag(txn.conn, user_id, number)
             return await self._etag_and_count(txn, user_id, number)
 
-    async def keys(self, user_id: str, version: str, room_id: str | None = None,
-                   session_id: str | None = None) -> dict[str, Any]:
+    async def session_key(self, user_id: str, version: str, room_id: str,
+                          session_id: str) -> dict[str, Any]:
+        number = await self.existing_version(user_id, version)
+        rows = await self.store.sessions(self.store.db, user_id, number, room_id, session_id)
+        if not rows:
+            raise NotFound("No such session in the backup")
+        return _session_json(rows[0])
+
+    async def existing_version(self, user_id: str, version: str) -> int:
         row = await self.store.version(self.store.db, user_id, _number(version))
         if row is None:
             raise NotFound("Unknown backup version")
-        rows = await self.store.sessions(self.store.db, user_id, row["version"], room_id,
-                                         session_id)
-        if session_id is not None:
-            if not rows:
-                raise NotFound("No such session in the backup")
-            return _session_json(rows[0])
-        rooms: dict[str, Any] = {}
-        for session in rows:
-            rooms.setdefault(session["room_id"], {"sessions": {}})["sessions"][
-                session["session_id"]] = _session_json(session)
-        if room_id is not None:
-            return rooms.get(room_id, {"sessions": {}})
-        return {"rooms": rooms}
+        return int(row["version"])
+
+    async def keys_json(self, user_id: str, number: int,
+                        room_id: str | None = None) -> AsyncIterator[bytes]:
+        """The version's sessions (one room's if ``room_id``) as the spec's JSON, in
+        pieces read a page at a time: a backup may hold a user's whole history, which is
+        never loaded at once."""
+        yield b'{"sessions":{' if room_id is not None else b'{"rooms":{'
+        after, current, first = ("", ""), None, True
+        while True:
+            rows = await self.store.sessions_page(self.store.db, user_id, number, room_id,
+                                                  after, PAGE_SIZE)
+            parts: list[str] = []
+            for row in rows:
+                if room_id is None and row["room_id"] != current:
+                    parts.append("" if current is None else "}},")
+                    parts.append(_dumps(row["room_id"]) + ':{"sessions":{')
+                    current, first = row["room_id"], True
+                parts.append(("" if first else ",") + _dumps(row["session_id"]) + ":"
+                             + _dumps(_session_json(row)))
+                first = False
+            if parts:
+                yield "".join(parts).encode()
+            if len(rows) < PAGE_SIZE:
+                break
+            after = (rows[-1]["room_id"], rows[-1]["session_id"])
+        yield b"}}}}" if current is not None else b"}}"
 
     async def delete_keys(self, user_id: str, version: str, room_id: str | None = None,
                           session_id: str | None = None) -> dict[str, Any]:
@@ -182,6 +218,10 @@ def _better(new: dict[str, Any], held: Row) -> bool:
     if new["first_message_index"] != held["first_message_index"]:
         return new["first_message_index"] < held["first_message_index"]
     return new["forwarded_count"] < held["forwarded_count"]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _session_json(row: Row) -> dict[str, Any]:

@@ -14,6 +14,9 @@ from homeserver.rooms.transactions import Writes
 from homeserver.storage.e2e_keys import E2eKeyStore
 
 FALLBACK_KEYS = ("fallback_keys", "org.matrix.msc2732.fallback_keys")
+# One fallback key per algorithm, and only this many algorithms per device in all:
+# every upload may name new ones, and nothing else would stop them adding up.
+MAX_FALLBACK_ALGORITHMS = 16
 CROSS_SIGNING_FIELDS = {"master": "master_keys", "self_signing": "self_signing_keys",
                         "user_signing": "user_signing_keys"}
 
@@ -54,6 +57,10 @@ class KeysService:
             for algorithm, key_id, key_json in fallback:
                 await self.store.set_fallback_key(txn.conn, user_id, device_id, algorithm,
                                                   key_id, key_json)
+            if fallback and await self.store.fallback_algorithm_count(
+                    txn.conn, user_id, device_id) > MAX_FALLBACK_ALGORITHMS:
+                raise TooLarge(f"A device holds fallback keys for at most "
+                               f"{MAX_FALLBACK_ALGORITHMS} algorithms")
             counts = await self.store.one_time_key_counts(txn.conn, user_id, device_id)
         return counts
 

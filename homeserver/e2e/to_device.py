@@ -1,32 +1,45 @@
 """To-device messages: PUT /sendToDevice queues a message per target device, in one
 write that takes a stream position, and wakes the target's long-polls and sockets.
 
-Sends are idempotent per (sender, device, txn ID). ``*`` addresses every device
-of the target. Messages for users of other servers are skipped for now (their
-federation EDU is a later issue).
+Sends are idempotent per (sender, device, txn ID); transaction IDs are kept a day.
+``*`` addresses every device of the target. Messages for users of other servers are
+skipped for now (their federation EDU is a later issue).
+
+A send never fails because of one recipient: a device whose inbox is full, or that
+already holds as many messages from this sender as one sender may leave, is skipped
+(and logged). Otherwise a phone that never syncs, or one sender flooding a victim's
+device, would break key sharing for everyone in the victim's rooms.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from homeserver import ids
 from homeserver.channels import user_channel
 from homeserver.clock import Clock
 from homeserver.e2e import shapes
-from homeserver.errors import BadJson, MatrixError, TooLarge
+from homeserver.errors import BadJson, TooLarge
 from homeserver.events.canonical import canonical_json
 from homeserver.positions import StreamPositions
 from homeserver.rooms.transactions import Writes
+from homeserver.storage.database import Connection
 from homeserver.storage.device_messages import DeviceMessageStore
 
 MAX_TARGET_USERS = 1_000
 MAX_MESSAGES = 10_000  # (user, device) entries in one send
 MAX_MESSAGE_BYTES = 65_536
 MAX_PENDING_PER_DEVICE = 10_000
+# One sender may fill at most this much of a device's inbox: others still get through.
+MAX_PENDING_PER_SENDER = 1_000
+TXN_TTL_MS = 24 * 3600 * 1000
+TXN_PRUNE_BATCH = 100  # per send: more than a send adds, so old IDs never pile up
 MAX_EVENT_TYPE_LEN = 255
 MAX_PER_FRAME = 100  # messages in one socket frame
+
+log = logging.getLogger(__name__)
 
 
 class ToDeviceService:
@@ -43,30 +56,41 @@ class ToDeviceService:
         shapes.require_string(event_type, "event type", MAX_EVENT_TYPE_LEN)
         wanted = _messages(messages)
         async with self.writes.transaction() as txn:
-            if not await self.store.claim_txn(txn.conn, sender, sender_device, txn_id,
-                                              self.clock.time_ms()):
+            now = self.clock.time_ms()
+            await self.store.prune_txns(txn.conn, now - TXN_TTL_MS, TXN_PRUNE_BATCH)
+            if not await self.store.claim_txn(txn.conn, sender, sender_device, txn_id, now):
                 return  # a retry of a send already made
             ordering: int | None = None
             seq = 0
+            skipped: list[str] = []
             for user, device, content in wanted:
                 if ids.server_of(user) != self.server_name:
                     continue  # TODO: the m.direct_to_device EDU for other servers
                 targets = (await self.store.devices_of(txn.conn, user) if device == "*"
                            else [device])
+                delivered = False
                 for target in targets:
+                    if await self._inbox_full(txn.conn, sender, user, target):
+                        skipped.append(f"{user}/{target}")
+                        continue
                     if ordering is None:
                         ordering = await txn.next_position()
-                    if await self.store.pending_count(txn.conn, user, target) \
-                            >= MAX_PENDING_PER_DEVICE:
-                        raise MatrixError(f"{user}'s device {target} has too many messages"
-                                          " waiting", status=400,
-                                          errcode="M_RESOURCE_LIMIT_EXCEEDED")
                     await self.store.enqueue(txn.conn, user, target, ordering, seq, sender,
                                              event_type, content)
                     seq += 1
-                if targets:
+                    delivered = True
+                if delivered:
                     txn.announce(user_channel(user), {"kind": "to_device"})
+        if skipped:
+            log.warning("to-device from %s: %d full inbox(es) skipped, e.g. %s", sender,
+                        len(skipped), skipped[0])
 
+    async def _inbox_full(self, conn: Connection, sender: str, user: str,
+                          device: str) -> bool:
+        return (await self.store.holds_at_least(conn, user, device, MAX_PENDING_PER_SENDER,
+                                                sender)
+                or await self.store.holds_at_least(conn, user, device,
+                                                   MAX_PENDING_PER_DEVICE))
 
     async def pending(self, user_id: str, device_id: str,
                       after: int) -> tuple[list[dict[str, Any]], int]:

@@ -137,11 +137,30 @@ class AccountStore:
         )
         return changed == 1
 
-    async def create_auth_session(self, session_id: str, now_ms: int) -> None:
-        await self.db.execute(
-            "INSERT INTO ui_auth_sessions (session_id, created_ts) VALUES ($1, $2)",
-            session_id, now_ms,
-        )
+    async def create_auth_session(self, session_id: str, now_ms: int, user_id: str | None,
+                                  expired_before_ms: int, keep_per_user: int,
+                                  batch: int) -> None:
+        """Start a session; first forget up to ``batch`` expired ones, and the user's
+        oldest beyond their newest ``keep_per_user - 1`` (so with this one they keep
+        ``keep_per_user``)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM ui_auth_sessions WHERE session_id IN (SELECT session_id"
+                " FROM ui_auth_sessions WHERE created_ts < $1 LIMIT $2)",
+                expired_before_ms, batch,
+            )
+            if user_id is not None:
+                await conn.execute(
+                    "DELETE FROM ui_auth_sessions WHERE session_id IN (SELECT session_id"
+                    " FROM ui_auth_sessions WHERE user_id = $1"
+                    " ORDER BY created_ts DESC, session_id LIMIT $2 OFFSET $3)",
+                    user_id, batch, keep_per_user - 1,
+                )
+            await conn.execute(
+                "INSERT INTO ui_auth_sessions (session_id, created_ts, user_id)"
+                " VALUES ($1, $2, $3)",
+                session_id, now_ms, user_id,
+            )
 
     async def auth_session_exists(self, session_id: str, not_before_ms: int) -> bool:
         row = await self.db.fetchrow(

@@ -27,11 +27,29 @@ class DeviceMessageStore:
         rows = await conn.fetch("SELECT device_id FROM devices WHERE user_id = $1", user_id)
         return [r["device_id"] for r in rows]
 
-    async def pending_count(self, conn: Queries, user_id: str, device_id: str) -> int:
-        return int(await conn.fetchval(
-            "SELECT COUNT(*) FROM to_device_inbox WHERE user_id = $1 AND device_id = $2",
-            user_id, device_id,
-        ))
+    async def prune_txns(self, conn: Connection, older_than_ms: int, batch: int) -> None:
+        """Forget at most ``batch`` transaction IDs recorded before ``older_than_ms``."""
+        await conn.execute(
+            "DELETE FROM to_device_txns WHERE (user_id, device_id, txn_id) IN"
+            " (SELECT user_id, device_id, txn_id FROM to_device_txns WHERE created_ts < $1"
+            " LIMIT $2)",
+            older_than_ms, batch,
+        )
+
+    async def holds_at_least(self, conn: Queries, user_id: str, device_id: str,
+                             count: int, sender: str | None = None) -> bool:
+        """Whether the device has ``count`` messages waiting (from ``sender`` only, if
+        given); reads at most ``count`` index entries, never the whole inbox."""
+        if count <= 0:
+            return True
+        sql = "SELECT 1 FROM to_device_inbox WHERE user_id = $1 AND device_id = $2"
+        args: list[Any] = [user_id, device_id]
+        if sender is not None:
+            args.append(sender)
+            sql += " AND sender = $3"
+        args.append(count - 1)
+        row = await conn.fetchrow(sql + f" LIMIT 1 OFFSET ${len(args)}", *args)
+        return row is not None
 
     async def enqueue(self, conn: Connection, user_id: str, device_id: str, ordering: int,
                       seq: int, sender: str, event_type: str, content: dict[str, Any]) -> None:
@@ -78,6 +96,12 @@ class DeviceMessageStore:
         await conn.execute(
             "INSERT INTO device_list_changes (stream_ordering, user_id) VALUES ($1, $2)",
             ordering, user_id,
+        )
+        # Only the newest row per user is read ("changed since X" is the same with the
+        # older ones gone), so a user keeps one row however often their keys change.
+        await conn.execute(
+            "DELETE FROM device_list_changes WHERE user_id = $1 AND stream_ordering < $2",
+            user_id, ordering,
         )
 
     async def device_lists_changed(self, after: int, upto: int) -> set[str]:

@@ -94,6 +94,28 @@ class KeyBackupStore:
             data["forwarded_count"], data["is_verified"], json.dumps(data["session_data"]),
         )
 
+    async def holds_at_least(self, conn: Queries, user_id: str, count: int) -> bool:
+        """Whether the user's backups hold ``count`` sessions, all versions together;
+        reads at most ``count`` index entries."""
+        return await conn.fetchrow(
+            "SELECT 1 FROM room_key_backup_sessions WHERE user_id = $1 LIMIT 1 OFFSET $2",
+            user_id, count - 1,
+        ) is not None
+
+    async def sessions_page(self, conn: Queries, user_id: str, version: int,
+                            room_id: str | None, after: tuple[str, str], limit: int
+                            ) -> list[Row]:
+        """The next ``limit`` sessions in (room ID, session ID) order past ``after``."""
+        sql = (f"SELECT {SESSION_COLUMNS} FROM room_key_backup_sessions"
+               " WHERE user_id = $1 AND version = $2 AND (room_id, session_id) > ($3, $4)")
+        args: list[Any] = [user_id, version, *after]
+        if room_id is not None:
+            args.append(room_id)
+            sql += f" AND room_id = ${len(args)}"
+        args.append(limit)
+        return await conn.fetch(sql + f" ORDER BY room_id, session_id LIMIT ${len(args)}",
+                                *args)
+
     async def sessions(self, conn: Queries, user_id: str, version: int,
                        room_id: str | None = None, session_id: str | None = None) -> list[Row]:
         sql = (f"SELECT {SESSION_COLUMNS} FROM room_key_backup_sessions"
