@@ -8,7 +8,6 @@ from aiohttp import web
 from client_api.http import read_object, requester
 from homeserver.errors import MissingParam
 from homeserver.web.http import hs, json_response, path_param, room_id_param
-from homeserver.web.middleware import CORS_HEADERS
 
 routes = web.RouteTableDef()
 VERSIONS = "/_matrix/client/v3/room_keys/version"
@@ -91,9 +90,7 @@ async def _stream_keys(request: web.Request, one_room: bool) -> web.StreamRespon
     room_id = room_id_param(request) if one_room else None
     backup = hs(request).key_backup
     number = await backup.existing_version(who.user_id, _version(request))
-    # Sent before the CORS middleware sees the response, so its headers go in here.
-    response = web.StreamResponse(headers={**CORS_HEADERS,
-                                           "Content-Type": "application/json"})
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
     await response.prepare(request)
     async for piece in backup.keys_json(who.user_id, number, room_id):
         await response.write(piece)

@@ -11,7 +11,7 @@ from aiohttp import web
 import client_api
 import federation
 from homeserver.services import HOMESERVER, Homeserver
-from homeserver.web.middleware import middlewares
+from homeserver.web.middleware import add_cors_headers, middlewares
 
 
 def create_app(hs: Homeserver) -> web.Application:
@@ -22,6 +22,7 @@ def create_app(hs: Homeserver) -> web.Application:
                           client_max_size=limit,
                           handler_args={"auto_decompress": False})
     app[HOMESERVER] = hs
+    app.on_response_prepare.append(add_cors_headers)
     client_api.setup(app, hs)
     federation.setup(app, hs)
 

@@ -66,6 +66,8 @@ async def test_upload_then_download_gives_the_same_bytes(client: TestClient) -> 
         assert await resp.read() == data
         assert resp.headers["Content-Type"] == "application/pdf"
         assert resp.headers["Content-Disposition"] == 'attachment; filename="report.pdf"'
+        # Streamed, yet readable by a browser client on another origin (Element Web).
+        assert resp.headers["Access-Control-Allow-Origin"] == "*"
 
 
 async def test_same_content_is_kept_once_on_disk(client: TestClient, server: Homeserver,

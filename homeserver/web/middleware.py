@@ -80,12 +80,17 @@ async def access_log(request: web.Request, handler: Handler) -> web.StreamRespon
 
 @web.middleware
 async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Preflights are answered here; every other answer gets the headers as it is
+    prepared (``add_cors_headers``), so streamed ones (media, key backups) do too."""
     if request.method == "OPTIONS":
         return web.Response(status=204, headers=CORS_HEADERS)
-    response = await handler(request)
-    if not response.prepared:
-        response.headers.update(CORS_HEADERS)
-    return response
+    return await handler(request)
+
+
+async def add_cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """An ``on_response_prepare`` signal: runs for every response just before its
+    headers are sent, whoever prepared it."""
+    response.headers.update(CORS_HEADERS)
 
 
 # A federation transaction may carry 50 PDUs of up to 64 KiB each, plus EDUs.
