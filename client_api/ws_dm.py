@@ -35,7 +35,6 @@ from client_api.ws_frames import (
 )
 from homeserver.accounts import Requester
 from homeserver.channels import user_channel
-from homeserver.dms import DmWish
 from homeserver.errors import BadJson
 from homeserver.notifier import Subscription
 from homeserver.services import Homeserver
@@ -51,8 +50,7 @@ async def dm_socket(request: web.Request, ws: web.WebSocketResponse) -> None:
     server = hs(request)
     who = await requester(request)
     peer = request.match_info["user_id"]
-    wish = DmWish(encrypt_if_new=server.config.e2ee.default)
-    room_id = (await server.dms.resolve(who.user_id, peer, wish)).room_id
+    room_id = (await server.dms.resolve(who.user_id, peer)).room_id
     channel = await server.channels.of(room_id)
     server.typing.socket_opened(who.user_id, room_id)
     async with server.presence.connection(who.user_id):
