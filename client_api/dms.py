@@ -5,7 +5,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from client_api.http import requester
-from homeserver.dms import DmWish
 from homeserver.web.http import hs, json_response, path_param
 
 routes = web.RouteTableDef()
@@ -14,9 +13,7 @@ routes = web.RouteTableDef()
 @routes.post("/_matrix/client/unstable/dm/{user_id}")
 async def resolve_dm(request: web.Request) -> web.Response:
     who = await requester(request)
-    server = hs(request)
-    wish = DmWish(encrypt_if_new=server.config.e2ee.default)
-    resolved = await server.dms.resolve(who.user_id, path_param(request, "user_id"), wish)
+    resolved = await hs(request).dms.resolve(who.user_id, path_param(request, "user_id"))
     return json_response({"room_id": resolved.room_id, "created": resolved.created})
 
 

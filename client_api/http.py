@@ -42,12 +42,17 @@ def access_token_of(request: web.Request) -> str | None:
     return request.query.get("access_token") or None
 
 
-async def requester(request: web.Request) -> Requester:
-    """Who sent the request: by access token, else by the web page's session cookie."""
+async def request_token(request: web.Request) -> str:
+    """The request's access token, else the web page's session cookie's."""
     token = access_token_of(request) or await session_token(request)
     if token is None:
         raise MissingToken("Missing access token")
-    return await hs(request).accounts.authenticate(token)
+    return token
+
+
+async def requester(request: web.Request) -> Requester:
+    """Who sent the request: by access token, else by the web page's session cookie."""
+    return await hs(request).accounts.authenticate(await request_token(request))
 
 
 def client_address(request: web.Request) -> str:

@@ -58,8 +58,7 @@ async def create_room(request: web.Request) -> web.Response:
                      for s in body.initial_state]
     if body.is_direct and len(invite) == 1:
         wish = DmWish(initial_state=initial_state, name=body.name, topic=body.topic,
-                      power_level_content_override=body.power_level_content_override,
-                      encrypt_if_new=server.config.e2ee.default)
+                      power_level_content_override=body.power_level_content_override)
         resolved = await server.dms.resolve(who.user_id, invite[0], wish)
         return json_response({"room_id": resolved.room_id})
     alias = None

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import web
 
-from client_api.http import requester
+from client_api.ws_auth import socket_session
 from client_api.ws_frames import (
     Frame,
     FrameSender,
@@ -33,9 +33,8 @@ from client_api.ws_frames import (
     close_on_failure,
     socket_endpoint,
 )
-from homeserver.accounts import Requester
+from homeserver.accounts import HeldSession, Requester
 from homeserver.channels import user_channel
-from homeserver.dms import DmWish
 from homeserver.errors import BadJson
 from homeserver.notifier import Subscription
 from homeserver.services import Homeserver
@@ -49,23 +48,24 @@ RELAYED_TYPES = {"m.room.message", "m.room.encrypted"}
 @socket_endpoint
 async def dm_socket(request: web.Request, ws: web.WebSocketResponse) -> None:
     server = hs(request)
-    who = await requester(request)
-    peer = request.match_info["user_id"]
-    wish = DmWish(encrypt_if_new=server.config.e2ee.default)
-    room_id = (await server.dms.resolve(who.user_id, peer, wish)).room_id
-    channel = await server.channels.of(room_id)
-    server.typing.socket_opened(who.user_id, room_id)
-    async with server.presence.connection(who.user_id):
-        await _serve(frame_sender(ws, request), server, who, room_id, peer, channel)
+    async with socket_session(request, ws) as session:
+        who = session.requester
+        peer = request.match_info["user_id"]
+        room_id = (await server.dms.resolve(who.user_id, peer)).room_id
+        channel = await server.channels.of(room_id)
+        server.typing.socket_opened(who.user_id, room_id)
+        async with server.presence.connection(who.user_id):
+            await _serve(frame_sender(ws, request), server, session, room_id, peer, channel)
 
 
 def frame_sender(ws: web.WebSocketResponse, request: web.Request) -> FrameSender:
     return FrameSender(ws, request, hs(request).config.limits.socket_send_timeout_ms / 1000)
 
 
-async def _serve(sender: FrameSender, server: Homeserver, who: Requester, room_id: str,
-                 peer: str, channel: str) -> None:
+async def _serve(sender: FrameSender, server: Homeserver, session: HeldSession,
+                 room_id: str, peer: str, channel: str) -> None:
     ws = sender.ws
+    who = session.requester
     queue = server.config.limits.socket_queue
     channels = [channel, user_channel(who.user_id)]
     with server.notifier.subscribe(channels, max_queued=queue) as subscription:
@@ -76,10 +76,11 @@ async def _serve(sender: FrameSender, server: Homeserver, who: Requester, room_i
                             "presence": presence["presence"],
                             "last_active_ago": presence.get("last_active_ago")})
         pump = asyncio.create_task(
-            close_on_failure(ws, _relay(sender, server, subscription, who, room_id, peer))
+            close_on_failure(ws, _relay(sender, server, subscription, session, room_id, peer))
         )
         try:
-            await answer_frames(sender, lambda frame: handle_frame(server, who, frame, room_id),
+            await answer_frames(sender,
+                                lambda frame: handle_frame(server, session, frame, room_id),
                                 server.config.limits.socket_max_frame_bytes)
         finally:
             pump.cancel()
@@ -88,9 +89,11 @@ async def _serve(sender: FrameSender, server: Homeserver, who: Requester, room_i
             await server.typing.socket_closed(who.user_id, room_id)
 
 
-async def handle_frame(server: Homeserver, who: Requester, frame: Frame,
+async def handle_frame(server: Homeserver, session: HeldSession, frame: Frame,
                        room_id: str | None) -> dict[str, Any] | None:
     """Carry out one client frame (in ``room_id`` unless presence); the answer, if any."""
+    session.check()  # a frame read after a revocation, before the socket closed
+    who = session.requester
     if isinstance(frame, PresenceFrame):
         await server.presence.set_presence(who.user_id, frame.status)
         return None
@@ -111,13 +114,16 @@ async def handle_frame(server: Homeserver, who: Requester, frame: Frame,
 
 
 async def _relay(sender: FrameSender, server: Homeserver, subscription: Subscription,
-                 who: Requester, room_id: str, peer: str) -> None:
+                 session: HeldSession, room_id: str, peer: str) -> None:
     """Turn channel messages into server frames until the socket closes."""
+    who = session.requester
     typing_seen: set[str] = set()
     to_device_sent = await _push_to_device(sender, server, who, 0)
     own_channel = user_channel(who.user_id)
     while not sender.ws.closed:
         message = await subscription.next()
+        if session.revoked.is_set():  # news that came with the revocation is not sent;
+            return                    # ws_auth closes the socket
         if subscription.overflowed:  # it fell too far behind to catch up here
             await sender.cut_off()
             return

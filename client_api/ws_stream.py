@@ -15,10 +15,10 @@ import contextlib
 
 from aiohttp import web
 
-from client_api.http import requester
+from client_api.ws_auth import socket_session
 from client_api.ws_dm import frame_sender, handle_frame
 from client_api.ws_frames import FrameSender, answer_frames, close_on_failure, socket_endpoint
-from homeserver.accounts import Requester
+from homeserver.accounts import HeldSession
 from homeserver.services import Homeserver
 from homeserver.sync.filters import NO_FILTER
 from homeserver.sync.service import SyncRequest
@@ -31,22 +31,24 @@ routes = web.RouteTableDef()
 @routes.get("/_matrix/client/unstable/ws")
 @socket_endpoint
 async def stream_socket(request: web.Request, ws: web.WebSocketResponse) -> None:
-    who = await requester(request)
-    since = request.query.get("since")
-    if since:
-        parse_token(since)
     server = hs(request)
-    async with server.presence.connection(who.user_id):
-        await _serve(frame_sender(ws, request), server, who, since)
+    async with socket_session(request, ws) as session:
+        since = request.query.get("since")
+        if since:
+            parse_token(since)
+        async with server.presence.connection(session.requester.user_id):
+            await _serve(frame_sender(ws, request), server, session, since)
 
 
-async def _serve(sender: FrameSender, server: Homeserver, who: Requester,
+async def _serve(sender: FrameSender, server: Homeserver, session: HeldSession,
                  since: str | None) -> None:
     ws = sender.ws
-    pump = asyncio.create_task(close_on_failure(ws, _push_syncs(sender, server, who, since)))
+    pump = asyncio.create_task(close_on_failure(ws, _push_syncs(sender, server, session,
+                                                                since)))
     try:
         await answer_frames(
-            sender, lambda frame: handle_frame(server, who, frame, getattr(frame, "room_id", None)),
+            sender,
+            lambda frame: handle_frame(server, session, frame, getattr(frame, "room_id", None)),
             server.config.limits.socket_max_frame_bytes)
     finally:
         pump.cancel()
@@ -54,15 +56,18 @@ async def _serve(sender: FrameSender, server: Homeserver, who: Requester,
             await pump
 
 
-async def _push_syncs(sender: FrameSender, server: Homeserver, who: Requester,
+async def _push_syncs(sender: FrameSender, server: Homeserver, session: HeldSession,
                       token: str | None) -> None:
     """Send the first sync frame, then one frame per change, each from the last token.
 
     One subscription serves the whole socket; each wake is answered by reading
     from the last token, so a frame holds everything since the one before."""
+    who = session.requester
     async with server.sync.listen(who.user_id) as listener:
         first = True
         while not sender.ws.closed and not server.sync.stopping:
+            if session.revoked.is_set():  # nothing more is sent; ws_auth closes the socket
+                return
             result = await server.sync.build(SyncRequest(
                 user_id=who.user_id, device_id=who.device_id,
                 since=parse_token(token) if token else None,

@@ -7,7 +7,8 @@ import hashlib
 import logging
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from homeserver import ids
@@ -21,6 +22,7 @@ from homeserver.errors import (
     UnknownToken,
     UserInUse,
 )
+from homeserver.held_tokens import HeldTokens
 from homeserver.media.repository import MediaRepository
 from homeserver.models import Device
 from homeserver.notifier import Notifier, Subscription
@@ -55,6 +57,19 @@ class Requester:
 
 
 @dataclass(frozen=True)
+class HeldSession:
+    """A long-lived connection's requester, and the Event set when its token is revoked."""
+
+    requester: Requester
+    revoked: asyncio.Event
+
+    def check(self) -> None:
+        """UnknownToken once the token is revoked: nothing more is done on it."""
+        if self.revoked.is_set():
+            raise UnknownToken("The access token was revoked")
+
+
+@dataclass(frozen=True)
 class Session:
     user_id: str
     device_id: str
@@ -84,6 +99,7 @@ class AccountService:
         # the expiry bounds how long a lost revocation can be outlived.
         self._token_cache: OrderedDict[str, tuple[Requester, float]] = OrderedDict()
         self._listener: asyncio.Task[None] | None = None
+        self.held_tokens = HeldTokens()
 
     async def start(self) -> None:
         """Listen for other workers' logouts; returns once the listener is subscribed."""
@@ -106,6 +122,16 @@ class AccountService:
                 else:  # a gap (Redis lost, queue overflowed): revocations may be missed
                     subscription.overflowed = False
                     self._token_cache.clear()
+                    await self._check_held_tokens()
+
+    async def _check_held_tokens(self) -> None:
+        """After a gap: close the connections whose token is gone from the database."""
+        try:
+            for key in self.held_tokens.held():
+                if await self.store.token_owner(key) is None:
+                    self.held_tokens.revoke([key])
+        except Exception:  # the listener must outlive a database hiccup
+            log.exception("checking the held tokens after a gap failed")
 
     async def check_username_available(self, username: str) -> str:
         localpart = ids.localpart_of(username, self.server_name).lower()
@@ -226,9 +252,19 @@ class AccountService:
             self._token_cache.popitem(last=False)
         return requester
 
+    @asynccontextmanager
+    async def hold(self, token: str) -> AsyncIterator[HeldSession]:
+        """Authenticate a long-lived connection, told when its token is revoked."""
+        key = hash_token(token)
+        # Held before it is checked: a revocation in between is seen either way.
+        with self.held_tokens.hold(key) as revoked:
+            yield HeldSession(await self.authenticate(token), revoked)
+
     def forget_tokens(self, token_hashes: list[str]) -> None:
+        """Revoked tokens: out of the cache, and their open connections told."""
         for key in token_hashes:
             self._token_cache.pop(key, None)
+        self.held_tokens.revoke(token_hashes)
 
     async def logout(self, requester: Requester) -> None:
         await self.delete_devices(requester.user_id, [requester.device_id])

@@ -168,6 +168,8 @@ class MediaConfig:
     # An image with more pixels than this gets no thumbnail (its decoding alone would
     # cost width x height x 4 bytes): the decompression-bomb bound.
     max_thumbnail_pixels: int = optional(33_554_432, min=1)
+    # A larger image gets no thumbnail: refused from its row, before its content is fetched.
+    max_thumbnail_source_bytes: int = optional(20_971_520, min=1024)
     # Thumbnails made at once, each on a thread of its own.
     thumbnail_threads: int = optional(1, min=1, max=16)
     # /create'd media IDs one user may hold before uploading to them.

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from homeserver import ids
 from homeserver.clock import Clock
-from homeserver.errors import Forbidden, MatrixError
+from homeserver.errors import Forbidden, InvalidParam, MatrixError
 from homeserver.events.format import client_event
 from homeserver.gateway import FederationDoor
 from homeserver.push.notifications import NotificationService
@@ -43,8 +44,17 @@ def dm_room_id(user_a: str, user_b: str) -> str:
     return f"!{opaque}:{ids.server_of(low)}"
 
 
+log = logging.getLogger(__name__)
+
 ENCRYPTION = "m.room.encryption"
 MEGOLM = "m.megolm.v1.aes-sha2"
+# The only state a DM's starter may set. The pair's room is permanent and its ID can be
+# computed by anyone, so whoever starts it must not be able to open it (join rules),
+# expose its history, or take the other person's voice (power levels, never taken).
+DM_STATE_WISHES = frozenset({ENCRYPTION, "m.room.name", "m.room.topic", "m.room.avatar"})
+# Sent by common clients (Element asks for can_join in every room it makes); the preset
+# sets it already and this server has no guest accounts: dropped, not refused.
+DM_STATE_IGNORED = frozenset({"m.room.guest_access"})
 
 
 @dataclass(frozen=True)
@@ -57,36 +67,35 @@ class DmResolution:
 class DmWish:
     """What the starter asked of the DM (createRoom's fields): applied when the room is
     made; of an existing room only encryption is kept, turned on if it was asked for and
-    is missing, never off."""
+    is missing, never off. DmService.checked keeps to what a DM allows."""
 
     initial_state: list[dict[str, Any]] = field(default_factory=list)
     name: str | None = None
     topic: str | None = None
+    # Never applied: both users of a DM stay at power 100 (see DmService.checked).
     power_level_content_override: dict[str, Any] | None = None
-    # The server's e2ee default: encrypt the room if it is new, leave an old one be.
-    encrypt_if_new: bool = False
 
-    def encryption(self, new: bool) -> dict[str, Any] | None:
-        """The m.room.encryption content asked for, if any."""
+    def encryption(self, new: bool, by_default: bool) -> dict[str, Any] | None:
+        """The m.room.encryption content asked for, if any; else the server's default
+        (``by_default``) for a new room, never for an old one."""
         for state in self.initial_state:
             if state["type"] == ENCRYPTION and state.get("state_key", "") == "":
                 return state.get("content", {})
-        return {"algorithm": MEGOLM} if new and self.encrypt_if_new else None
+        return {"algorithm": MEGOLM} if new and by_default else None
 
-    def spec(self, other: str) -> RoomSpec:
+    def spec(self, other: str, by_default: bool) -> RoomSpec:
         initial_state = list(self.initial_state)
-        default = self.encryption(new=True)
+        default = self.encryption(True, by_default)
         if default is not None and not any(s["type"] == ENCRYPTION for s in initial_state):
             initial_state.append({"type": ENCRYPTION, "content": default, "state_key": ""})
         return RoomSpec(preset="trusted_private_chat", invite=[other], is_direct=True,
-                        name=self.name, topic=self.topic, initial_state=initial_state,
-                        power_level_content_override=self.power_level_content_override)
+                        name=self.name, topic=self.topic, initial_state=initial_state)
 
 
 class DmService:
     def __init__(self, rooms: RoomService, user_data: UserDataService, store: DmStore,
                  events: EventStore, notifications: NotificationService, accounts: AccountStore,
-                 federation: FederationDoor, clock: Clock) -> None:
+                 federation: FederationDoor, clock: Clock, encrypt_by_default: bool) -> None:
         self.rooms = rooms
         self.user_data = user_data
         self.store = store
@@ -95,6 +104,25 @@ class DmService:
         self.accounts = accounts
         self.clock = clock
         self.federation = federation
+        # config e2ee.default: a new DM is encrypted unless the starter asked otherwise.
+        self.encrypt_by_default = encrypt_by_default
+
+    @staticmethod
+    def checked(me: str, wish: DmWish) -> DmWish:
+        """The wish as a DM may take it: M_INVALID_PARAM for state it may not set."""
+        kept = []
+        for state in wish.initial_state:
+            kind, key = state["type"], state.get("state_key", "")
+            if kind in DM_STATE_IGNORED:
+                log.info("DM wish of %s: %s ignored", me, kind)
+                continue
+            if kind not in DM_STATE_WISHES or key != "":
+                raise InvalidParam(f"A DM's initial_state may not set {kind}; only "
+                                   f"{', '.join(sorted(DM_STATE_WISHES))}")
+            kept.append(state)
+        if wish.power_level_content_override is not None:
+            log.info("DM wish of %s: power_level_content_override ignored", me)
+        return replace(wish, initial_state=kept, power_level_content_override=None)
 
     async def resolve(self, me: str, other: str, wish: DmWish | None = None) -> DmResolution:
         """The pair's room, made on first use (as ``wish`` asks); both users end up in
@@ -102,10 +130,11 @@ class DmService:
         if me == other:
             raise MatrixError("You cannot start a DM with yourself", status=400,
                               errcode="M_INVALID_PARAM")
+        wish = self.checked(me, wish or DmWish())
         if self.federation.connected and ids.is_valid_user_id(other) \
                 and ids.server_of(other) != self.rooms.server_name:
             resolved = await self.federation.gateway.resolve_dm(me, other)
-            if wish is not None and wish.encryption(resolved.created) is not None:
+            if wish.encryption(resolved.created, self.encrypt_by_default) is not None:
                 await self._encrypt_elsewhere(resolved.room_id, me, wish, resolved.created)
             return resolved
         await self.rooms.check_local_user(other)
@@ -114,7 +143,7 @@ class DmService:
     async def resolve_here(self, me: str, other: str,
                            wish: DmWish | None = None) -> DmResolution:
         """Resolve a pair whose room lives on this server (``me`` is local)."""
-        wish = wish or DmWish()
+        wish = self.checked(me, wish or DmWish())
         low, high = dm_pair(me, other)
         async with self.rooms.writes.transaction() as txn:
             await txn.lock_pair(low, high)
@@ -123,10 +152,12 @@ class DmService:
             if room_id is None:
                 room_id = dm_room_id(low, high)
                 await self.store.insert_pair(txn.conn, low, high, room_id, self.clock.time_ms())
-                await self.rooms.create_in(txn, room_id, me, wish.spec(other))
+                await self.rooms.create_in(txn, room_id, me,
+                                           wish.spec(other, self.encrypt_by_default))
             else:
                 await self._bring_back(txn, room_id, me, other)
-                await self._keep_encryption(txn, room_id, me, wish.encryption(new=False))
+                await self._keep_encryption(txn, room_id, me,
+                                            wish.encryption(False, self.encrypt_by_default))
             for user in (low, high):  # in one order everywhere: no two writes deadlock
                 await txn.lock_user(user)
             await self.user_data.add_to_direct(txn, me, other, room_id)
@@ -220,7 +251,8 @@ class DmService:
         async with self.rooms.writes.transaction(room_id) as txn:
             if await self._membership(txn, room_id, me) != "join":
                 raise Forbidden("Join the DM before asking for its encryption")
-            await self._keep_encryption(txn, room_id, me, wish.encryption(new))
+            await self._keep_encryption(txn, room_id, me,
+                                        wish.encryption(new, self.encrypt_by_default))
 
     async def _membership(self, txn: WriteTxn, room_id: str, user_id: str) -> str | None:
         row = await self.events.membership(txn.conn, room_id, user_id)

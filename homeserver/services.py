@@ -253,7 +253,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
         search=SearchService(search_store, event_store, reader),
         history=history,
         dms=DmService(rooms, user_data, dm_store, event_store, notifications, account_store,
-                      federation, clock),
+                      federation, clock, config.e2ee.default),
         user_data=user_data,
         sync=SyncService(event_store, receipt_store, user_data_store, reader, channels,
                          positions, notifier, typing, presence, ephemeral, invites, clock,

@@ -19,8 +19,7 @@ async def test_initial_sync_summary_of_a_dm_for_both_sides(api: Api) -> None:
     assert mine == {"m.heroes": [bob.user_id], "m.joined_member_count": 1,
                     "m.invited_member_count": 1}
     invited = (await api.sync(bob))["rooms"]["invite"][room]
-    assert invited["summary"] == {"m.heroes": [alice.user_id], "m.joined_member_count": 1,
-                                  "m.invited_member_count": 1}
+    assert set(invited) == {"invite_state"}  # an invitee gets stripped state only
     await api.join(bob, room)
     theirs = (await api.sync(bob))["rooms"]["join"][room]["summary"]
     assert theirs == {"m.heroes": [alice.user_id], "m.joined_member_count": 2,
@@ -96,3 +95,22 @@ async def test_summary_is_not_given_to_an_outsider(api: Api) -> None:
     room = (await api.call("POST", f"{DM}/{bob.user_id}", alice))["room_id"]
     sync = await api.sync(mallory)
     assert room not in str(sync)
+
+
+async def test_an_invitee_learns_no_member_list_or_counts(api: Api) -> None:
+    alice = await register(api.client, "alice")
+    carol = await register(api.client, "carol")
+    dave = await register(api.client, "dave")
+    mallory = await register(api.client, "mallory")
+    room = await api.create_room(alice, name="Board", preset="private_chat")
+    for member in (carol, dave):
+        await api.invite(alice, room, member.user_id)
+        await api.join(member, room)
+    # Inviting Mallory must not tell her who is in the room before she joins.
+    await api.invite(alice, room, mallory.user_id)
+    invited = (await api.sync(mallory))["rooms"]["invite"][room]
+    assert set(invited) == {"invite_state"}
+    members = {e["state_key"] for e in invited["invite_state"]["events"]
+               if e["type"] == "m.room.member"}
+    assert members <= {alice.user_id, mallory.user_id}
+    assert carol.user_id not in str(invited) and dave.user_id not in str(invited)

@@ -6,15 +6,21 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from PIL import Image
 
+from homeserver.app import create_app
+from homeserver.clock import FakeClock
+from homeserver.media.backend import MediaBackend
 from homeserver.media.thumbnails import nearest_size
-from homeserver.services import Homeserver
-from tests.conftest import Account, register
+from homeserver.services import Homeserver, build_homeserver
+from tests.conftest import Account, make_config, register
 
 UPLOAD = "/_matrix/media/v3/upload"
 V1 = "/_matrix/client/v1/media"
@@ -26,15 +32,50 @@ def png_bytes(width: int, height: int, mode: str = "RGB") -> bytes:
     return out.getvalue()
 
 
+def chunk(kind: bytes, data: bytes) -> bytes:
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+
 def png_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims ``width`` x ``height`` pixels: a decompression bomb."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     rows = zlib.compress(b"\x00" * (1 + 3 * min(width, 4096)) * 16, 9)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows)
             + chunk(b"IEND", b""))
+
+
+def png_with_broken_second_idat(side: int = 64) -> bytes:
+    """A PNG whose pixels are split over two IDAT chunks, the second with a bad chunk type:
+    Pillow's decoder raises a bare SyntaxError ("broken PNG file") for it."""
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    rows = zlib.compress(b"".join(b"\x00" + b"\x80" * 3 * side for _ in range(side)))
+    half = len(rows) // 2
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows[:half])
+            + chunk(b"ID\x00T", rows[half:]) + chunk(b"IEND", b""))
+
+
+class CountingBackend:
+    """The real backend, counting how often content is fetched to make a thumbnail."""
+
+    def __init__(self, real: MediaBackend) -> None:
+        self.real = real
+        self.copies = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    @asynccontextmanager
+    async def local_copy(self, sha256: str) -> AsyncIterator[Path]:
+        self.copies += 1
+        async with self.real.local_copy(sha256) as path:
+            yield path
+
+
+def count_copies(server: Homeserver) -> CountingBackend:
+    counting = CountingBackend(server.media.backend)
+    server.media.backend = counting  # type: ignore[assignment]
+    return counting
 
 
 async def upload(client: TestClient, who: Account, data: bytes, content_type: str) -> str:
@@ -154,3 +195,77 @@ async def test_bad_thumbnail_parameters(client: TestClient, query: dict[str, str
     path = await upload(client, alice, png_bytes(10, 10), "image/png")
     body = await thumbnail(client, alice, path, status=400, **query)
     assert body["errcode"] in ("M_MISSING_PARAM", "M_INVALID_PARAM")
+
+
+async def test_a_broken_png_is_400_not_500(client: TestClient) -> None:
+    alice = await register(client, "alice")
+    path = await upload(client, alice, png_with_broken_second_idat(), "image/png")
+    for _ in range(2):
+        body = await thumbnail(client, alice, path, status=400, width=32, height=32,
+                               method="crop")
+        assert body["errcode"] == "M_UNKNOWN"
+        assert "broken PNG" in body["error"]
+    # Unauthenticated, on the legacy path: the same refusal, never a 500.
+    resp = await client.get(f"/_matrix/media/v3/thumbnail/{path}",
+                            params={"width": "320", "height": "240"})
+    assert resp.status == 400
+
+
+async def test_a_video_is_refused_without_reading_it(client: TestClient,
+                                                     homeserver: Homeserver) -> None:
+    counting = count_copies(homeserver)
+    alice = await register(client, "alice")
+    path = await upload(client, alice, b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 5000,
+                        "video/mp4")
+    for width in (32, 96, 320, 640, 800):
+        await thumbnail(client, alice, path, status=400, width=width, height=width)
+        resp = await client.get(f"/_matrix/media/v3/thumbnail/{path}",
+                                params={"width": str(width), "height": str(width)})
+        assert resp.status == 400
+    assert counting.copies == 0
+
+
+async def test_a_broken_image_is_read_once_then_refused_at_once(
+        client: TestClient, homeserver: Homeserver, tmp_path: Path, database_url: str,
+        aiohttp_client: Any) -> None:
+    counting = count_copies(homeserver)
+    alice = await register(client, "alice")
+    path = await upload(client, alice, png_with_broken_second_idat(), "image/png")
+    first = await thumbnail(client, alice, path, status=400, width=32, height=32,
+                            method="crop")
+    assert counting.copies == 1
+    # Every size and method, authenticated or not: the remembered verdict, no second read.
+    for method, width in (("crop", 32), ("crop", 96), ("scale", 320), ("scale", 800)):
+        again = await thumbnail(client, alice, path, status=400, width=width, height=width,
+                                method=method)
+        assert again == first
+        resp = await client.get(f"/_matrix/media/v3/thumbnail/{path}",
+                                params={"width": str(width), "height": str(width),
+                                        "method": method})
+        assert resp.status == 400
+    assert counting.copies == 1
+    assert homeserver.media.thumbnails_made == 0
+    # Another worker on the same database and media path knows it too (the row).
+    other = await build_homeserver(make_config(tmp_path, database_url), FakeClock())
+    other_counting = count_copies(other)
+    other_client = await aiohttp_client(create_app(other))
+    assert await thumbnail(other_client, alice, path, status=400, width=640, height=480) \
+        == first
+    assert other_counting.copies == 0
+
+
+async def test_an_image_past_the_source_bound_is_refused_unread(
+        tmp_path: Path, database_url: str, aiohttp_client: Any) -> None:
+    server = await build_homeserver(make_config(tmp_path, database_url, **{
+        "media.max_thumbnail_source_bytes": 2048}), FakeClock())
+    counting = count_copies(server)
+    client = await aiohttp_client(create_app(server))
+    alice = await register(client, "alice")
+    big = await upload(client, alice, png_bytes(300, 300, "RGB") + b"\x00" * 4096,
+                       "image/png")
+    body = await thumbnail(client, alice, big, status=400, width=32, height=32)
+    assert "too large" in body["error"]
+    assert counting.copies == 0
+    small = await upload(client, alice, png_bytes(30, 30), "image/png")
+    await thumbnail(client, alice, small, width=32, height=32, method="crop")
+    assert counting.copies == 1

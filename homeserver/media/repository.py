@@ -27,6 +27,7 @@ from homeserver.errors import (
     NotFound,
     TooLarge,
 )
+from homeserver.lru import LruDict
 from homeserver.media import thumbnails
 from homeserver.media.backend import MediaBackend
 from homeserver.media.mxc import Mxc, is_media_id, is_server_name, new_media_id, parse_mxc
@@ -35,6 +36,8 @@ from homeserver.storage.media import MediaRow, MediaStore, ThumbnailRow
 
 UNUSED_EXPIRY_MS = 24 * 60 * 60 * 1000  # a /create'd ID must get its content within a day
 MAX_THUMBNAIL_SIDE = 10_000
+REMEMBERED_FAILURES = 10_000  # media IDs whose thumbnail failed, kept in memory
+MAX_FAILURE_TEXT = 500
 
 
 class CannotOverwrite(MatrixError):
@@ -67,6 +70,9 @@ class MediaRepository:
         # One making per thumbnail at a time in this worker; the rest wait for it.
         self._making: dict[tuple[str, int, int, str], asyncio.Future[ThumbnailRow]] = {}
         self.thumbnails_made = 0  # how many were generated, not served from the cache
+        # Media that can get no thumbnail, and why: answered at once the next time (the
+        # table keeps the verdict for other workers and after a restart).
+        self._failures: LruDict[str, str] = LruDict(REMEMBERED_FAILURES)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -191,6 +197,7 @@ class MediaRepository:
         w, h = thumbnails.nearest_size(width, height, method)
         thumb = await self.store.thumbnail(self.store.db, media_id, w, h, method)
         if thumb is None or not await self.backend.exists(thumb.sha256):
+            await self._check_thumbnailable(row)
             thumb = await self._make_once(row, w, h, method)
         return StoredMedia(thumb.sha256, thumb.content_type, None, thumb.size)
 
@@ -221,19 +228,44 @@ class MediaRepository:
         finally:
             del self._making[key]
 
+    async def _check_thumbnailable(self, row: MediaRow) -> None:
+        """Refuse, from the row alone, media that cannot or could not get a thumbnail."""
+        assert row.size is not None
+        # Cheap to judge again, so the type and size verdict is never a row of its own.
+        thumbnails.check_source(row.content_type or "", row.size,
+                                self.config.max_thumbnail_source_bytes)
+        error = self._failures.get(row.media_id)
+        if error is None:
+            error = await self.store.thumbnail_failure(self.store.db, row.media_id)
+            if error is None:
+                return
+            self._failures.put(row.media_id, error)
+        raise thumbnails.CannotThumbnail(error)
+
     async def _make(self, row: MediaRow, width: int, height: int, method: str) -> ThumbnailRow:
         assert row.sha256 is not None
         loop = asyncio.get_running_loop()
-        async with self.backend.local_copy(row.sha256) as source:
-            made = await loop.run_in_executor(
-                self._pool, thumbnails.make_thumbnail, source, row.content_type or "", width,
-                height, method, self.config.max_thumbnail_pixels)
+        try:
+            async with self.backend.local_copy(row.sha256) as source:
+                made = await loop.run_in_executor(
+                    self._pool, thumbnails.make_thumbnail, source, row.content_type or "",
+                    width, height, method, self.config.max_thumbnail_pixels)
+        except thumbnails.CannotThumbnail as exc:
+            await self._remember_failure(row.media_id, exc.message)
+            raise
         sha256 = await self.backend.keep_bytes(made.data)
         thumb = ThumbnailRow(width, height, method, made.content_type, len(made.data), sha256)
         async with self.store.db.transaction() as conn:
             await self.store.add_thumbnail(conn, row.media_id, thumb)
         self.thumbnails_made += 1
         return thumb
+
+    async def _remember_failure(self, media_id: str, error: str) -> None:
+        # The content never changes, so neither does the verdict: every size fails alike.
+        error = error[:MAX_FAILURE_TEXT]
+        self._failures.put(media_id, error)
+        async with self.store.db.transaction() as conn:
+            await self.store.add_thumbnail_failure(conn, media_id, error, self.clock.time_ms())
 
     async def check_avatar(self, uri: str) -> None:
         """An avatar must be a valid mxc:// URI and, if it is ours, name uploaded media."""

@@ -73,8 +73,24 @@ def _resize(image: Image.Image, width: int, height: int, method: str) -> Thumbna
             return Thumbnail(out.getvalue(), "image/png")
         image.save(out, "JPEG", quality=80)
         return Thumbnail(out.getvalue(), "image/jpeg")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+    except Exception as exc:
+        # Pillow's decoders raise more than OSError: a PNG whose second IDAT chunk has a
+        # bad type raises a bare SyntaxError ("broken PNG file"). Whatever the content
+        # makes it raise is the content's fault, not ours: never a 500.
         raise CannotThumbnail(f"Cannot make a thumbnail: {exc}") from None
+
+
+def check_source(declared_type: str, size: int, max_bytes: int) -> str:
+    """Pillow's format for content of this type and size, or CannotThumbnail.
+
+    Checked from the media's row, before its content is fetched from the backend.
+    """
+    fmt = THUMBNAIL_SOURCES.get(declared_type)
+    if fmt is None:
+        raise CannotThumbnail(f"No thumbnails for {declared_type or 'this content'}")
+    if size > max_bytes:
+        raise CannotThumbnail(f"The image is too large to thumbnail ({size} bytes)")
+    return fmt
 
 
 def _open_bounded(source: Path, declared_type: str, max_pixels: int) -> Image.Image:
@@ -88,7 +104,7 @@ def _open_bounded(source: Path, declared_type: str, max_pixels: int) -> Image.Im
             image = Image.open(source, formats=[fmt])  # reads the header only
     except Image.DecompressionBombError:  # past Pillow's own bound, 2x MAX_IMAGE_PIXELS
         raise CannotThumbnail("The image is too large to thumbnail") from None
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # as in _resize: any failure to read is the content's
         raise CannotThumbnail(f"Cannot read the image: {exc}") from None
     w, h = image.size
     if w <= 0 or h <= 0 or w * h > max_pixels:

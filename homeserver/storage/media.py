@@ -100,3 +100,16 @@ class MediaStore:
             " ON CONFLICT (media_id, width, height, method) DO NOTHING",
             media_id, thumb.width, thumb.height, thumb.method, thumb.content_type, thumb.size,
             thumb.sha256)
+
+    async def thumbnail_failure(self, conn: Queries, media_id: str) -> str | None:
+        """Why this media can get no thumbnail, if that was found before."""
+        error = await conn.fetchval(
+            "SELECT error FROM media_thumbnail_failures WHERE media_id = $1", media_id)
+        return str(error) if error is not None else None
+
+    async def add_thumbnail_failure(self, conn: Connection, media_id: str, error: str,
+                                    now_ms: int) -> None:
+        await conn.execute(
+            "INSERT INTO media_thumbnail_failures (media_id, error, failed_ts)"
+            " VALUES ($1, $2, $3) ON CONFLICT (media_id) DO NOTHING",
+            media_id, error, now_ms)

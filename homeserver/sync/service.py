@@ -277,8 +277,7 @@ class SyncService:
                 result.rooms["join"][room_id] = room
         elif membership == "invite":
             if membership_is_new:
-                result.rooms["invite"][room_id] = await self._invited_room(
-                    room_id, row, request.user_id)
+                result.rooms["invite"][room_id] = await self._invited_room(room_id, row)
         elif (since is not None and changed_at > since) or (
             since is None and request.sync_filter.room.include_leave
         ):
@@ -346,8 +345,9 @@ class SyncService:
             state = []
         return [e for e in state if e.event_id not in in_timeline and state_filter.matches(e.pdu)]
 
-    async def _invited_room(self, room_id: str, row: Any,
-                            user_id: str) -> dict[str, Any]:
+    async def _invited_room(self, room_id: str, row: Any) -> dict[str, Any]:
+        """Stripped state only, as the spec gives an invitee: no summary, whose member
+        counts and heroes would tell someone not yet in the room who is."""
         invite = await self.events.event(self.events.db, row["event_id"])
         keys = [(t, "") for t in INVITE_STATE_TYPES]
         if invite is not None:  # the inviter's own member event: their name and avatar
@@ -356,8 +356,7 @@ class SyncService:
         stripped = [stripped_state(e) for e in state.values()]
         if invite is not None:
             stripped.append(stripped_state(invite))
-        return {"invite_state": {"events": stripped},
-                "summary": await self.summaries.summary(room_id, user_id)}
+        return {"invite_state": {"events": stripped}}
 
     async def _left_room(self, request: SyncRequest, room_id: str, since: int | None,
                          left_at: int) -> dict[str, Any]:
