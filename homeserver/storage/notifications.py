@@ -18,24 +18,27 @@ _READ_UPTO = (
     " UNION ALL SELECT stream_ordering FROM memberships WHERE room_id = {room}"
     " AND user_id = {user} AND membership = 'join') AS read_marks), 0)")
 ROW_VALUES = 7
+# Rows per INSERT: both backends cap a statement's parameters (SQLite 32766,
+# asyncpg 32767), and one event in a big room notifies thousands.
+ROWS_PER_INSERT = 500
 
 
 class NotificationStore:
     async def add(self, conn: Connection,
                   rows: Sequence[tuple[str, str, str, int, bool, str, int]]) -> None:
-        """One multi-row insert: (user_id, room_id, event_id, stream_ordering, highlight,
-        actions JSON, ts) for each receiver the event notifies."""
-        if not rows:
-            return
-        marks = ", ".join(
-            "(" + ", ".join(f"${i * ROW_VALUES + j + 1}" for j in range(ROW_VALUES)) + ")"
-            for i in range(len(rows)))
-        args: list[Any] = [value for row in rows for value in row]
-        await conn.execute(
-            "INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering,"
-            f" highlight, actions, ts) VALUES {marks} ON CONFLICT DO NOTHING",
-            *args,
-        )
+        """Multi-row inserts of ``ROWS_PER_INSERT``: (user_id, room_id, event_id,
+        stream_ordering, highlight, actions JSON, ts) for each receiver the event notifies."""
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            batch = rows[start:start + ROWS_PER_INSERT]
+            marks = ", ".join(
+                "(" + ", ".join(f"${i * ROW_VALUES + j + 1}" for j in range(ROW_VALUES)) + ")"
+                for i in range(len(batch)))
+            args: list[Any] = [value for row in batch for value in row]
+            await conn.execute(
+                "INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering,"
+                f" highlight, actions, ts) VALUES {marks} ON CONFLICT DO NOTHING",
+                *args,
+            )
 
     async def counts_between(self, conn: Queries, room_id: str, user_id: str, after: int,
                              upto: int) -> tuple[int, int, int]:
