@@ -5,7 +5,9 @@ looks up the receivers' pushers and queues a notification per pusher. Each
 pusher has its own sender, so one slow gateway holds up nobody else; a failure
 (no answer, 5xx, 429) is retried with exponential back-off on the injected
 clock, at most ``push.max_attempts`` times. A gateway that names a pushkey in
-``rejected`` has that pusher removed. Queues are bounded in memory (the events
+``rejected`` has that pusher removed; a pusher removed any other way (its
+device logged out, deleted) has its queued pushes dropped before the next
+send. Queues are bounded in memory (the events
 stay in the database; a lost push is a missed phone buzz, not lost data):
 ``MAX_PENDING`` events waiting for dispatch, ``MAX_QUEUED`` per pusher, oldest
 dropped. Connections go only to public addresses or ``push.allowed_gateway_ips``,
@@ -150,6 +152,9 @@ class PushDelivery:
     async def _send_all(self, key: tuple[str, str, str], queue: _PusherQueue) -> None:
         backoff = FIRST_BACKOFF_SECONDS
         while queue.notices:
+            if not await self._still_set(queue):
+                queue.notices.clear()  # its device was logged out, or it was deleted
+                break
             notice = queue.notices[0]
             notice.attempts += 1
             outcome = await self._post(queue, notice.body)
@@ -198,6 +203,15 @@ class PushDelivery:
         if isinstance(rejected, list) and queue.pushkey in rejected:
             return "rejected"
         return "sent"
+
+    async def _still_set(self, queue: _PusherQueue) -> bool:
+        """Whether the pusher still exists (on any worker, by any path it may have gone)."""
+        try:
+            return await self.pushers.exists(self.db, queue.app_id, queue.pushkey,
+                                             queue.user_id)
+        except Exception:  # a database hiccup: the gateway is still the user's choice
+            log.exception("could not check pusher %s of %s", queue.app_id, queue.user_id)
+            return True
 
     async def _remove(self, queue: _PusherQueue) -> None:
         async with self.db.transaction() as conn:
