@@ -21,6 +21,8 @@ ROW_VALUES = 7
 # Rows per INSERT: both backends cap a statement's parameters (SQLite 32766,
 # asyncpg 32767), and one event in a big room notifies thousands.
 ROWS_PER_INSERT = 500
+# A badge counts this many at most (a phone shows "999+" long before).
+MAX_UNREAD_TOTAL = 1000
 
 
 class NotificationStore:
@@ -57,12 +59,18 @@ class NotificationStore:
         return row["read_upto"], row["notify"], row["highlight"]
 
     async def unread_total(self, conn: Queries, user_id: str) -> int:
-        """Notifications after the read receipt, over all the user's rooms (a badge)."""
-        return await conn.fetchval(
-            "SELECT COUNT(*) FROM event_push_actions a WHERE a.user_id = $1"
-            f" AND a.stream_ordering > {_READ_UPTO.format(room='a.room_id', user='$1')}",
-            user_id,
+        """Notifications after the read position, over the rooms the user is in or
+        invited to (a badge), counted up to ``MAX_UNREAD_TOTAL``: each room's read
+        position is found once and its count is a range of the primary key, so the
+        cost is the user's rooms plus the (capped) unread rows, not all their rows."""
+        total = await conn.fetchval(
+            "SELECT COALESCE(SUM((SELECT COUNT(*) FROM (SELECT 1 FROM event_push_actions a"
+            " WHERE a.user_id = $1 AND a.room_id = m.room_id AND a.stream_ordering >"
+            f" {_READ_UPTO.format(room='m.room_id', user='$1')} LIMIT $2) AS unread)), 0)"
+            " FROM memberships m WHERE m.user_id = $1 AND m.membership IN ('join', 'invite')",
+            user_id, MAX_UNREAD_TOTAL,
         )
+        return min(int(total), MAX_UNREAD_TOTAL)
 
     async def listing(self, conn: Queries, user_id: str, before: int | None, limit: int,
                       only_highlight: bool) -> list[Row]:
