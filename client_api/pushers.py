@@ -42,7 +42,7 @@ async def set_pusher(request: web.Request) -> web.Response:
     body = await read_body(request, PusherBody)
     await hs(request).pushers.set(who.user_id, PusherSpec(
         body.app_id, body.pushkey, body.kind, body.app_display_name, body.device_display_name,
-        body.profile_tag, body.lang, body.data, body.append))
+        body.profile_tag, body.lang, body.data, body.append), who.device_id)
     return json_response({})
 
 

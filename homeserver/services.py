@@ -232,7 +232,7 @@ def wire(config: Config, clock: Clock, db: Database, key: SigningKey, notifier: 
                                config.presence.max_remote_per_server)
     key_store, device_messages = E2eKeyStore(db), DeviceMessageStore(db)
     device_lists = DeviceLists(device_messages, event_store, channels)
-    cleanup = DeviceCleanup(key_store, device_messages, writes, device_lists)
+    cleanup = DeviceCleanup(key_store, device_messages, writes, device_lists, pusher_store)
     accounts = AccountService(account_store, notifier, ratelimiter, name, clock,
                               PasswordHasher(config.limits.password_hash_threads), directory,
                               media, cleanup.devices_removed)

@@ -4,7 +4,12 @@ The first enabled rule (override, content, room, sender, underride) whose
 conditions all hold gives the actions. Globs are matched without a
 backtracking regex: a pattern is split at its ``*`` into fixed-length
 segments found leftmost in order, so a hostile pattern costs at most
-(body length x pattern length), never exponential time.
+(value length x pattern length), never exponential time. That product is
+bounded too: a value is matched on its first ``MAX_MATCHED_CHARS`` only, a
+pattern longer than ``MAX_PATTERN`` never matches, and one evaluation matches
+at most ``MAX_EVALUATED_PATTERN_CHARS`` of pattern (``GlobWork``), so one
+receiver's rules cost at most the product of the two per event, whatever they
+hold (``editing.py`` refuses rulesets beyond the budget when they are written).
 """
 
 from __future__ import annotations
@@ -19,6 +24,31 @@ from homeserver.push.defaults import KINDS, LEGACY_MENTION_RULES
 
 _MEMBER_COUNT = re.compile(r"^(==|<=|>=|<|>)?([0-9]{1,9})$")
 _MISSING = object()
+# Only the start of a long string is matched (a mention 4 KB into a message is missed;
+# a 64 KB body would otherwise cost 16x more for each pattern).
+MAX_MATCHED_CHARS = 4096
+MAX_PATTERN = 255
+# A user's own patterns (at most editing.MAX_USER_PATTERN_CHARS) and the defaults' fit.
+MAX_EVALUATED_PATTERN_CHARS = 10_240
+
+
+class GlobWork:
+    """The pattern characters one evaluation has matched so far; past the budget a
+    glob no longer matches (only rules stored before the write-time bound get there)."""
+
+    def __init__(self, budget: int = MAX_EVALUATED_PATTERN_CHARS) -> None:
+        self.budget = budget
+        self.pattern_chars = 0
+        self.value_chars = 0  # of the values matched: at most MAX_MATCHED_CHARS each
+
+    def charge(self, pattern: str, value: str, longest: int = MAX_PATTERN) -> bool:
+        """Count a glob of ``pattern`` over ``value``; False if it is over the budget
+        or longer than ``longest``."""
+        if len(pattern) > longest or self.pattern_chars + len(pattern) > self.budget:
+            return False
+        self.pattern_chars += len(pattern)
+        self.value_chars += min(len(value), MAX_MATCHED_CHARS)
+        return True
 
 
 @dataclass(frozen=True)
@@ -38,8 +68,9 @@ class Outcome:
 
 
 def evaluate(ruleset: Mapping[str, list[dict[str, Any]]], event: Mapping[str, Any],
-             user_id: str, facts: RoomFacts) -> Outcome | None:
+             user_id: str, facts: RoomFacts, work: GlobWork | None = None) -> Outcome | None:
     """The actions of the first matching rule, or None if no rule matches."""
+    work = work or GlobWork()
     has_mentions = isinstance(event.get("content"), dict) and "m.mentions" in event["content"]
     for kind in KINDS:
         for rule in ruleset.get(kind, []):
@@ -47,7 +78,7 @@ def evaluate(ruleset: Mapping[str, list[dict[str, Any]]], event: Mapping[str, An
                 continue
             if has_mentions and rule["rule_id"] in LEGACY_MENTION_RULES:
                 continue  # intentional mentions replace the legacy rules
-            if _rule_matches(kind, rule, event, user_id, facts):
+            if _rule_matches(kind, rule, event, user_id, facts, work):
                 return outcome(rule["actions"])
     return None
 
@@ -60,24 +91,28 @@ def outcome(actions: list[Any]) -> Outcome:
 
 
 def _rule_matches(kind: str, rule: dict[str, Any], event: Mapping[str, Any], user_id: str,
-                  facts: RoomFacts) -> bool:
+                  facts: RoomFacts, work: GlobWork) -> bool:
     if kind == "content":
-        body = value_at(event, "content.body")
-        return isinstance(body, str) and glob_matches(rule.get("pattern", ""), body, words=True)
+        body, pattern = value_at(event, "content.body"), rule.get("pattern", "")
+        return (isinstance(body, str) and isinstance(pattern, str)
+                and work.charge(pattern, body) and glob_matches(pattern, body, words=True))
     if kind == "room":
         return event.get("room_id") == rule["rule_id"]
     if kind == "sender":
         return event.get("sender") == rule["rule_id"]
-    return all(condition_holds(c, event, user_id, facts) for c in rule.get("conditions", []))
+    return all(condition_holds(c, event, user_id, facts, work)
+               for c in rule.get("conditions", []))
 
 
 def condition_holds(condition: Mapping[str, Any], event: Mapping[str, Any], user_id: str,
-                    facts: RoomFacts) -> bool:
+                    facts: RoomFacts, work: GlobWork | None = None) -> bool:
+    work = work or GlobWork()
     kind = condition.get("kind")
     if kind == "event_match":
         value = value_at(event, condition.get("key", ""))
         pattern = condition.get("pattern")
         return (isinstance(value, str) and isinstance(pattern, str)
+                and work.charge(pattern, value)
                 and glob_matches(pattern, value, words=condition.get("key") == "content.body"))
     if kind == "event_property_is":
         return _same(value_at(event, condition.get("key", "")), condition.get("value", _MISSING))
@@ -88,7 +123,8 @@ def condition_holds(condition: Mapping[str, Any], event: Mapping[str, Any], user
     if kind == "contains_display_name":
         name = facts.display_names.get(user_id)
         body = value_at(event, "content.body")
-        return bool(name) and isinstance(body, str) and _find_words(name, body)
+        return (bool(name) and isinstance(body, str)
+                and work.charge(name, body, MAX_MATCHED_CHARS) and _find_words(name, body))
     if kind == "room_member_count":
         return _member_count_is(str(condition.get("is", "")), facts.member_count)
     if kind == "sender_notification_permission":
@@ -158,9 +194,10 @@ def _int(value: Any) -> int:
 
 def glob_matches(pattern: str, value: str, *, words: bool) -> bool:
     """``pattern`` (``*`` any run, ``?`` one character, case-insensitive) matches the
-    whole of ``value``, or with ``words`` any part of it bounded by word boundaries."""
+    whole of ``value``, or with ``words`` any part of it bounded by word boundaries;
+    only the first ``MAX_MATCHED_CHARS`` of ``value`` count."""
     segments = _segments(pattern.lower())
-    text = value.lower()
+    text = value[:MAX_MATCHED_CHARS].lower()
     if not words:
         return _whole(segments, text)
     return _within_words(segments, text)
@@ -235,7 +272,7 @@ def _ends_at_word(segment: re.Pattern[str], text: str, pos: int) -> bool:
 
 
 def _find_words(literal: str, text: str) -> bool:
-    needle, haystack = literal.lower(), text.lower()
+    needle, haystack = literal.lower(), text[:MAX_MATCHED_CHARS].lower()
     segment = re.compile(re.escape(needle), re.S)
     return any(_at_word_end(haystack, s + len(needle)) for s in _starts(segment, haystack))
 

@@ -5,11 +5,15 @@ looks up the receivers' pushers and queues a notification per pusher. Each
 pusher has its own sender, so one slow gateway holds up nobody else; a failure
 (no answer, 5xx, 429) is retried with exponential back-off on the injected
 clock, at most ``push.max_attempts`` times. A gateway that names a pushkey in
-``rejected`` has that pusher removed. Queues are bounded in memory (the events
+``rejected`` has that pusher removed; a pusher removed any other way (its
+device logged out, deleted) has its queued pushes dropped before the next
+send. Queues are bounded in memory (the events
 stay in the database; a lost push is a missed phone buzz, not lost data):
 ``MAX_PENDING`` events waiting for dispatch, ``MAX_QUEUED`` per pusher, oldest
 dropped. Connections go only to public addresses or ``push.allowed_gateway_ips``,
-checked on every socket opened (``homeserver/addresses.py``).
+checked on every socket opened (``homeserver/addresses.py``). A gateway's answer is
+read and inflated to at most ``MAX_ANSWER_BYTES`` and parsed with ``strict_json``;
+whatever else it answers with a 200 counts as delivered.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import zlib
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,10 +29,12 @@ from typing import Any
 
 import aiohttp
 
+from homeserver import strict_json
 from homeserver.addresses import ForbiddenAddress, GuardedSockets
 from homeserver.beacon import Beacon
 from homeserver.clock import Clock
 from homeserver.config import Push as PushConfig
+from homeserver.errors import MatrixError
 from homeserver.models import StoredEvent
 from homeserver.push.conditions import Outcome
 from homeserver.storage.database import Database, Row
@@ -41,6 +48,11 @@ FIRST_BACKOFF_SECONDS = 1.0
 # The network's own deadline for one gateway request (not a Clock wait: it bounds a
 # socket, as the federation client's does).
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=15)
+# A gateway's answer is read (and, if compressed, inflated) up to this many bytes; a
+# longer one is not worth parsing: the push counts as delivered.
+MAX_ANSWER_BYTES = 64 * 1024
+# zlib's window bits that accept both gzip and zlib headers.
+_GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS
 
 
 @dataclass
@@ -140,6 +152,9 @@ class PushDelivery:
     async def _send_all(self, key: tuple[str, str, str], queue: _PusherQueue) -> None:
         backoff = FIRST_BACKOFF_SECONDS
         while queue.notices:
+            if not await self._still_set(queue):
+                queue.notices.clear()  # its device was logged out, or it was deleted
+                break
             notice = queue.notices[0]
             notice.attempts += 1
             outcome = await self._post(queue, notice.body)
@@ -169,15 +184,16 @@ class PushDelivery:
     async def _post(self, queue: _PusherQueue, body: dict[str, Any]) -> str:
         """"sent", "retry", "rejected" (the gateway refused the pushkey) or "dropped"."""
         try:
-            async with self._http().post(queue.url, json=body) as resp:
+            async with self._http().post(queue.url, json=body,
+                                         headers={"Accept-Encoding": "identity"}) as resp:
                 if resp.status == 429 or resp.status >= 500:
                     return "retry"
                 if resp.status != 200:
                     log.info("push gateway %s answered %s; notification dropped",
                              queue.url, resp.status)
                     return "dropped"
-                answer = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                answer = await _bounded_answer(resp)
+        except (aiohttp.ClientError, TimeoutError) as exc:
             if (isinstance(exc, aiohttp.ClientConnectorError)
                     and isinstance(exc.os_error, ForbiddenAddress)):
                 log.warning("push gateway %s is not at an allowed address", queue.url)
@@ -188,6 +204,15 @@ class PushDelivery:
             return "rejected"
         return "sent"
 
+    async def _still_set(self, queue: _PusherQueue) -> bool:
+        """Whether the pusher still exists (on any worker, by any path it may have gone)."""
+        try:
+            return await self.pushers.exists(self.db, queue.app_id, queue.pushkey,
+                                             queue.user_id)
+        except Exception:  # a database hiccup: the gateway is still the user's choice
+            log.exception("could not check pusher %s of %s", queue.app_id, queue.user_id)
+            return True
+
     async def _remove(self, queue: _PusherQueue) -> None:
         async with self.db.transaction() as conn:
             await self.pushers.delete(conn, queue.app_id, queue.pushkey, queue.user_id)
@@ -195,8 +220,57 @@ class PushDelivery:
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(socket_factory=self.sockets)
-            self._session = aiohttp.ClientSession(timeout=REQUEST_TIMEOUT, connector=connector)
+            # No auto-decompression: a gateway's answer is inflated here, within a bound.
+            self._session = aiohttp.ClientSession(timeout=REQUEST_TIMEOUT, connector=connector,
+                                                  auto_decompress=False)
         return self._session
+
+
+async def _bounded_answer(resp: aiohttp.ClientResponse) -> Any:
+    """The gateway's JSON answer, or None if it is too long, compressed in an unknown
+    way, or not (sane) JSON: a user-chosen gateway may answer anything."""
+    raw = await _read_at_most(resp.content, MAX_ANSWER_BYTES)
+    if raw is None:
+        return None
+    encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        raw = _inflate(raw, encoding)
+    elif encoding != "identity":
+        return None
+    if raw is None:
+        return None
+    try:
+        return strict_json.loads(raw)
+    except MatrixError:
+        return None
+
+
+async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes | None:
+    """The whole body if it is at most ``limit`` bytes long, else None (read no further)."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await stream.read(limit + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
+
+
+def _inflate(raw: bytes, encoding: str) -> bytes | None:
+    """Decompressed, stopping at ``MAX_ANSWER_BYTES`` (a bomb costs no more than that)."""
+    # "deflate" is zlib-wrapped by the HTTP spec, raw deflate by some servers.
+    wbits = _GZIP_OR_ZLIB if encoding != "deflate" or raw[:1] == b"\x78" else -zlib.MAX_WBITS
+    inflater = zlib.decompressobj(wbits)
+    try:
+        plain = inflater.decompress(raw, MAX_ANSWER_BYTES + 1)
+    except zlib.error:
+        return None
+    if len(plain) > MAX_ANSWER_BYTES or inflater.unconsumed_tail:
+        return None
+    return plain
 
 
 def _notification(event: StoredEvent, outcome: Outcome, pusher: Row, data: dict[str, Any],

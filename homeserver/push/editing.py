@@ -3,7 +3,9 @@
 Every change is one write under the user's lock, and rewrites the user's
 ``m.push_rules`` global account data in the same transaction, so /sync
 (where clients such as matrix-js-sdk read the rules) shows it at once.
-Bounds: rule IDs, patterns, conditions, actions and rules per user.
+Bounds: rule IDs, patterns (each, and all of a user's together: they are matched
+against every event the user receives, on the sender's write), conditions,
+actions and rules per user.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from homeserver.errors import Forbidden, InvalidParam, NotFound
 from homeserver.ids import is_valid_user_id
+from homeserver.push.conditions import MAX_PATTERN
 from homeserver.push.defaults import KINDS
 from homeserver.push.rules import Ruleset, Rulesets, find
 from homeserver.rooms.transactions import Writes, WriteTxn
@@ -21,7 +24,8 @@ from homeserver.user_data import UserDataService
 
 MAX_RULES_PER_USER = 100
 MAX_RULE_ID = 255
-MAX_PATTERN = 255
+# Below conditions.MAX_EVALUATED_PATTERN_CHARS, which leaves room for the defaults.
+MAX_USER_PATTERN_CHARS = 8192
 MAX_CONDITIONS = 16
 MAX_CONDITION_BYTES = 1024
 MAX_ACTIONS = 8
@@ -59,7 +63,16 @@ def _check_conditions(conditions: Any) -> list[dict[str, Any]]:
         for name in ("key", "pattern", "is"):
             if name in condition and not isinstance(condition[name], str):
                 raise InvalidParam(f"A condition's {name} must be a string")
+        if len(condition.get("pattern", "")) > MAX_PATTERN:
+            raise InvalidParam(f"A pattern may be at most {MAX_PATTERN} characters")
     return conditions
+
+
+def pattern_chars(rule: dict[str, Any]) -> int:
+    """How many pattern characters a rule (stored form) makes every event match."""
+    patterns = [rule.get("pattern")] + [c.get("pattern") for c in rule.get("conditions", [])
+                                        if isinstance(c, dict)]
+    return sum(len(p) for p in patterns if isinstance(p, str))
 
 
 def definition_of(kind: str, rule_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -116,6 +129,7 @@ class PushRuleService:
             if existing is None and sum(
                     1 for k in KINDS for r in ruleset[k] if not r["default"]) >= MAX_RULES_PER_USER:
                 raise Forbidden(f"At most {MAX_RULES_PER_USER} push rules per user")
+            _check_pattern_budget(ruleset, kind, rule_id, definition)
             order = _placed([r for r in own if r != rule_id], rule_id, before, after)
             enabled = existing["enabled"] if existing else True
             for priority, other in enumerate(order):
@@ -168,6 +182,17 @@ class PushRuleService:
         ruleset = await self.rulesets.fresh(user_id, txn.conn)
         await self.user_data.put_in(txn, user_id, PUSH_RULES_TYPE, {"global": ruleset})
         txn.on_commit(lambda: self.rulesets.forget(user_id))
+
+
+def _check_pattern_budget(ruleset: Ruleset, kind: str, rule_id: str,
+                          definition: dict[str, Any]) -> None:
+    """Forbidden if the user's own rules, with this one added or replaced, hold more
+    than ``MAX_USER_PATTERN_CHARS`` of patterns."""
+    others = sum(pattern_chars(r) for k in KINDS for r in ruleset[k]
+                 if not r["default"] and (k, r["rule_id"]) != (kind, rule_id))
+    if others + pattern_chars(definition) > MAX_USER_PATTERN_CHARS:
+        raise InvalidParam(
+            f"A user's push rules may hold at most {MAX_USER_PATTERN_CHARS} pattern characters")
 
 
 def _placed(order: list[str], rule_id: str, before: str | None, after: str | None) -> list[str]:

@@ -55,8 +55,9 @@ class PusherService:
                  **({"profile_tag": r["profile_tag"]} if r["profile_tag"] else {}),
                  "lang": r["lang"], "data": json.loads(r["data"])} for r in rows]
 
-    async def set(self, user_id: str, spec: PusherSpec) -> None:
-        """Create, update or (kind None) delete the user's pusher for (app_id, pushkey)."""
+    async def set(self, user_id: str, spec: PusherSpec, device_id: str | None = None) -> None:
+        """Create, update or (kind None) delete the user's pusher for (app_id, pushkey);
+        a pusher belongs to the device that set it, and goes when that device does."""
         if spec.kind is None:
             async with self.db.transaction() as conn:
                 await self.store.delete(conn, spec.app_id, spec.pushkey, user_id)
@@ -74,7 +75,7 @@ class PusherService:
             await self.store.put(conn, user_id, spec.app_id, spec.pushkey, spec.kind,
                                  spec.app_display_name, spec.device_display_name,
                                  spec.profile_tag, spec.lang, json.dumps(spec.data),
-                                 self.clock.time_ms())
+                                 self.clock.time_ms(), device_id)
 
     def _check_data(self, data: dict[str, Any]) -> None:
         if len(json.dumps(data)) > MAX_DATA_BYTES:

@@ -2,7 +2,7 @@
 
 For each local receiver (joined, other than the sender, and the target of an
 invite) the receiver's ruleset (cached, see ``rules.py``) decides; the events
-that notify are stored in one multi-row insert in the same transaction, so a
+that notify are stored in multi-row inserts in the same transaction, so a
 count never disagrees with the timeline. After the commit they go to the
 receivers' pushers (``delivery.py``).
 """
@@ -22,6 +22,9 @@ from homeserver.rooms.transactions import WriteTxn
 from homeserver.storage.events import EventStore
 from homeserver.storage.notifications import NotificationStore
 
+# State keys per read of the receivers' member events: each is an OR'd pair in the
+# query, and SQLite refuses an expression tree deeper than 1000.
+STATE_KEYS_PER_READ = 200
 # Called after the commit with the event and each notified receiver's outcome.
 PushSink = Callable[[StoredEvent, list[tuple[str, Outcome]]], None]
 
@@ -82,7 +85,10 @@ class NotificationRecorder:
         keys = [("m.room.power_levels", "")]
         if has_body and "m.mentions" not in content:
             keys += [("m.room.member", user_id) for user_id in receivers]
-        state = await self.events.state_events(txn.conn, event.room_id, keys)
+        state = {}
+        for start in range(0, len(keys), STATE_KEYS_PER_READ):
+            state.update(await self.events.state_events(
+                txn.conn, event.room_id, keys[start:start + STATE_KEYS_PER_READ]))
         power = state.get(("m.room.power_levels", ""))
         names = {}
         for user_id in receivers:

@@ -18,24 +18,29 @@ _READ_UPTO = (
     " UNION ALL SELECT stream_ordering FROM memberships WHERE room_id = {room}"
     " AND user_id = {user} AND membership = 'join') AS read_marks), 0)")
 ROW_VALUES = 7
+# Rows per INSERT: both backends cap a statement's parameters (SQLite 32766,
+# asyncpg 32767), and one event in a big room notifies thousands.
+ROWS_PER_INSERT = 500
+# A badge counts this many at most (a phone shows "999+" long before).
+MAX_UNREAD_TOTAL = 1000
 
 
 class NotificationStore:
     async def add(self, conn: Connection,
                   rows: Sequence[tuple[str, str, str, int, bool, str, int]]) -> None:
-        """One multi-row insert: (user_id, room_id, event_id, stream_ordering, highlight,
-        actions JSON, ts) for each receiver the event notifies."""
-        if not rows:
-            return
-        marks = ", ".join(
-            "(" + ", ".join(f"${i * ROW_VALUES + j + 1}" for j in range(ROW_VALUES)) + ")"
-            for i in range(len(rows)))
-        args: list[Any] = [value for row in rows for value in row]
-        await conn.execute(
-            "INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering,"
-            f" highlight, actions, ts) VALUES {marks} ON CONFLICT DO NOTHING",
-            *args,
-        )
+        """Multi-row inserts of ``ROWS_PER_INSERT``: (user_id, room_id, event_id,
+        stream_ordering, highlight, actions JSON, ts) for each receiver the event notifies."""
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            batch = rows[start:start + ROWS_PER_INSERT]
+            marks = ", ".join(
+                "(" + ", ".join(f"${i * ROW_VALUES + j + 1}" for j in range(ROW_VALUES)) + ")"
+                for i in range(len(batch)))
+            args: list[Any] = [value for row in batch for value in row]
+            await conn.execute(
+                "INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering,"
+                f" highlight, actions, ts) VALUES {marks} ON CONFLICT DO NOTHING",
+                *args,
+            )
 
     async def counts_between(self, conn: Queries, room_id: str, user_id: str, after: int,
                              upto: int) -> tuple[int, int, int]:
@@ -54,12 +59,18 @@ class NotificationStore:
         return row["read_upto"], row["notify"], row["highlight"]
 
     async def unread_total(self, conn: Queries, user_id: str) -> int:
-        """Notifications after the read receipt, over all the user's rooms (a badge)."""
-        return await conn.fetchval(
-            "SELECT COUNT(*) FROM event_push_actions a WHERE a.user_id = $1"
-            f" AND a.stream_ordering > {_READ_UPTO.format(room='a.room_id', user='$1')}",
-            user_id,
+        """Notifications after the read position, over the rooms the user is in or
+        invited to (a badge), counted up to ``MAX_UNREAD_TOTAL``: each room's read
+        position is found once and its count is a range of the primary key, so the
+        cost is the user's rooms plus the (capped) unread rows, not all their rows."""
+        total = await conn.fetchval(
+            "SELECT COALESCE(SUM((SELECT COUNT(*) FROM (SELECT 1 FROM event_push_actions a"
+            " WHERE a.user_id = $1 AND a.room_id = m.room_id AND a.stream_ordering >"
+            f" {_READ_UPTO.format(room='m.room_id', user='$1')} LIMIT $2) AS unread)), 0)"
+            " FROM memberships m WHERE m.user_id = $1 AND m.membership IN ('join', 'invite')",
+            user_id, MAX_UNREAD_TOTAL,
         )
+        return min(int(total), MAX_UNREAD_TOTAL)
 
     async def listing(self, conn: Queries, user_id: str, before: int | None, limit: int,
                       only_highlight: bool) -> list[Row]:
