@@ -7,8 +7,8 @@ from aiohttp import web
 from client_api.http import requester
 from homeserver import strict_json
 from homeserver.errors import BadJson, InvalidParam, NotJson
+from homeserver.sync.answers import SyncRequest
 from homeserver.sync.filters import NO_FILTER, SyncFilter, parse_filter
-from homeserver.sync.service import SyncRequest
 from homeserver.sync.tokens import parse_serial, parse_token
 from homeserver.web.http import hs, json_response, query_int
 

@@ -20,8 +20,8 @@ from client_api.ws_dm import frame_sender, handle_frame
 from client_api.ws_frames import FrameSender, answer_frames, close_on_failure, socket_endpoint
 from homeserver.accounts import HeldSession
 from homeserver.services import Homeserver
+from homeserver.sync.answers import SyncRequest
 from homeserver.sync.filters import NO_FILTER
-from homeserver.sync.service import SyncRequest
 from homeserver.sync.tokens import parse_serial, parse_token
 from homeserver.web.http import hs
 
