@@ -142,7 +142,11 @@ def value_at(event: Mapping[str, Any], key: str) -> Any:
     return node
 
 
-def split_key(key: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def split_key(key: str) -> tuple[str, ...]:
+    """Cached: every message is matched against the same few keys of every ruleset."""
+    if "\\" not in key:
+        return tuple(key.split("."))
     parts, current, escaped = [], [], False
     for char in key:
         if escaped:
@@ -156,7 +160,7 @@ def split_key(key: str) -> list[str]:
         else:
             current.append(char)
     parts.append("".join(current))
-    return parts
+    return tuple(parts)
 
 
 def _same(found: Any, wanted: Any) -> bool:
