@@ -5,7 +5,6 @@ backends."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import zlib
 from typing import Any
@@ -16,39 +15,34 @@ from aiohttp import web
 from homeserver.push.delivery import MAX_ANSWER_BYTES
 from homeserver.services import Homeserver
 from tests.conftest import Api
-from tests.test_pushers import NOTIFY, V3, dm, idle, pusher, pushing  # noqa: F401
-from tests.waiting import GUARD_SECONDS
+from tests.test_pushers import (  # noqa: F401
+    V3,
+    Gateway,
+    dm,
+    idle,
+    pusher,
+    pushing,
+    serve_gateway,
+)
 
 
-class RawGateway:
+class RawGateway(Gateway):
     """A push gateway that answers each request with the next planned raw body."""
 
     def __init__(self) -> None:
-        self.received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.answers: list[tuple[bytes, dict[str, str]]] = []
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}{NOTIFY}"
+        super().__init__()
+        self.raw_answers: list[tuple[bytes, dict[str, str]]] = []
 
     async def handle(self, request: web.Request) -> web.Response:
         await self.received.put(await request.json())
-        body, headers = self.answers.pop(0) if self.answers else (b"{}", {})
+        body, headers = self.raw_answers.pop(0) if self.raw_answers else (b"{}", {})
         return web.Response(body=body, headers={"Content-Type": "application/json", **headers})
-
-    async def next(self) -> dict[str, Any]:
-        async with asyncio.timeout(GUARD_SECONDS):
-            return (await self.received.get())["notification"]
 
 
 @pytest.fixture
 async def raw_gateway(aiohttp_server: Any) -> RawGateway:
     gw = RawGateway()
-    app = web.Application()
-    app.router.add_post(NOTIFY, gw.handle)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    gw.port = server.port
+    await serve_gateway(gw, aiohttp_server)
     return gw
 
 
@@ -71,7 +65,7 @@ async def test_a_small_compressed_answer_is_understood(
     server, api = pushing
     alice, bob, room = await dm(api)
     await api.call("POST", f"{V3}/pushers/set", bob, pusher(raw_gateway.url))
-    raw_gateway.answers = [(gzipped(rejecting("key-1", 1000)), {"Content-Encoding": "gzip"})]
+    raw_gateway.raw_answers = [(gzipped(rejecting("key-1", 1000)), {"Content-Encoding": "gzip"})]
     await api.send(alice, room, "hello")
     await raw_gateway.next()
     await idle(server)
@@ -88,7 +82,7 @@ async def test_a_gzip_bomb_answer_is_not_inflated(
     await api.call("POST", f"{V3}/pushers/set", bob, pusher(raw_gateway.url))
     bomb = gzipped(rejecting("key-1", 16 * 1024 * 1024))
     assert len(bomb) < MAX_ANSWER_BYTES  # the compressed body alone passes the read bound
-    raw_gateway.answers = [(bomb, {"Content-Encoding": "gzip"})]
+    raw_gateway.raw_answers = [(bomb, {"Content-Encoding": "gzip"})]
     await api.send(alice, room, "hello")
     await raw_gateway.next()
     await idle(server)
@@ -101,7 +95,7 @@ async def test_an_oversized_plain_answer_is_not_read(
     server, api = pushing
     alice, bob, room = await dm(api)
     await api.call("POST", f"{V3}/pushers/set", bob, pusher(raw_gateway.url))
-    raw_gateway.answers = [(rejecting("key-1", MAX_ANSWER_BYTES), {})]
+    raw_gateway.raw_answers = [(rejecting("key-1", MAX_ANSWER_BYTES), {})]
     await api.send(alice, room, "hello")
     await raw_gateway.next()
     await idle(server)
@@ -121,7 +115,7 @@ async def test_a_malformed_answer_is_taken_as_delivered(
     server, api = pushing
     alice, bob, room = await dm(api)
     await api.call("POST", f"{V3}/pushers/set", bob, pusher(raw_gateway.url))
-    raw_gateway.answers = [(answer, {}), (gzipped(answer), {"Content-Encoding": "gzip"})]
+    raw_gateway.raw_answers = [(answer, {}), (gzipped(answer), {"Content-Encoding": "gzip"})]
     first = await api.send(alice, room, "one")
     assert (await raw_gateway.next())["event_id"] == first
     await idle(server)

@@ -44,13 +44,17 @@ class Gateway:
             return (await self.received.get())["notification"]
 
 
+async def serve_gateway(gw: Gateway, aiohttp_server: Any) -> None:
+    """Start ``gw`` on a loopback port of its own."""
+    app = web.Application()
+    app.router.add_post(NOTIFY, gw.handle)
+    gw.port = (await aiohttp_server(app, host="127.0.0.1")).port
+
+
 @pytest.fixture
 async def gateway(aiohttp_server: Any) -> Gateway:
     gw = Gateway()
-    app = web.Application()
-    app.router.add_post(NOTIFY, gw.handle)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    gw.port = server.port
+    await serve_gateway(gw, aiohttp_server)
     return gw
 
 
